@@ -1,0 +1,78 @@
+# Da Nang Twin — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_EXT := /usr/share/postgresql/15/extension
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-15-postgis-3-scripts \
+	postgresql-15-pgrouting gdal-bin mosquitto chromium nodejs npm
+
+.PHONY: run test install system venv web-assets db lint typecheck pytest bench clean-data
+
+run: install db
+	@echo "==> building the demo city if the database is empty"
+	@if $(BIN)/twin is-empty; then $(BIN)/twin demo --scale city; else echo "    city model present, skipping"; fi
+	@echo "==> serving on http://127.0.0.1:8000 (Ctrl-C stops)"
+	$(BIN)/twin serve
+
+test: install lint typecheck pytest
+
+install: system venv web-assets
+
+system:
+	@echo "==> system packages (PostgreSQL 15 + PostGIS 3 + pgRouting, GDAL, Mosquitto, Chromium)"
+	@missing=""; \
+	[ -f $(PG_EXT)/postgis.control ] || missing="$$missing postgis"; \
+	[ -f $(PG_EXT)/pgrouting.control ] || missing="$$missing pgrouting"; \
+	[ -f $(PG_EXT)/postgis_raster.control ] || missing="$$missing postgis_raster"; \
+	command -v ogrinfo >/dev/null || missing="$$missing gdal"; \
+	[ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "    installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(APT_PACKAGES); \
+	else echo "    all present"; fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@echo "==> Python environment in $(VENV)"
+	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+web-assets: web/static/vendor/.installed
+
+web/static/vendor/.installed: web/package.json
+	@echo "==> viewer assets from npm"
+	@cd web && npm install --no-audit --no-fund --loglevel=error
+	@$(BIN)/python -m web.assets
+	@touch $@
+
+db: venv
+	@echo "==> database"
+	@$(BIN)/twin db up
+	@$(BIN)/twin db migrate
+
+lint: venv
+	@echo "==> ruff"
+	@$(BIN)/ruff check twin layers server web tests bench
+
+typecheck: venv
+	@echo "==> mypy"
+	@$(BIN)/mypy
+
+pytest: venv
+	@echo "==> pytest"
+	@$(BIN)/pytest -q -p no:cacheprovider
+
+bench: install db
+	@$(BIN)/python -m bench.run
+
+clean-data:
+	-$(BIN)/twin db down
+	rm -rf .twin-data

@@ -1,0 +1,58 @@
+"""The FastAPI application: ``create_app(settings)`` composes the model and the layers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from server.errors import install_error_handlers
+from server.routes import health
+from twin.db import make_engine
+from twin.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Settings are read here (never at import time) so tests pass theirs."""
+    settings = settings or Settings()
+    if settings.environment == "production" and settings.secret_key.startswith("dev-"):
+        raise RuntimeError("TWIN_SECRET_KEY must be set in production")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = make_engine(settings)
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Da Nang Twin",
+        version="0.1.0",
+        description="Digital twin and GIS service for Đà Nẵng: OGC API Features and "
+        "Tiles, analysis, incidents, sensors and a web viewer.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for extra in _optional_routers():
+        app.include_router(extra)
+    return app
+
+
+def _optional_routers() -> list:  # type: ignore[type-arg]
+    """Routers of API families (each module exposes ``router``)."""
+    import importlib
+
+    routers = []
+    for name in ("auth", "features", "tiles", "viewer", "search"):
+        try:
+            mod = importlib.import_module(f"server.routes.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"server.routes.{name}":
+                continue
+            raise
+        routers.append(mod.router)
+    return routers

@@ -1,0 +1,242 @@
+"""The ``twin`` command line (typer). Heavy imports live inside the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from twin.errors import TwinError
+from twin.settings import Settings
+
+app = typer.Typer(help="Da Nang Twin: the city model, its APIs and viewer.", no_args_is_help=True)
+db_app = typer.Typer(help="The database: managed cluster or TWIN_DATABASE_URL.", no_args_is_help=True)
+import_app = typer.Typer(help="Import real data (each import is one transaction).", no_args_is_help=True)
+layers_app = typer.Typer(help="The layer catalogue (data/layers.yaml).", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(layers_app, name="layers")
+app.add_typer(users_app, name="users")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+# -- database -------------------------------------------------------------------------
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Start the managed cluster (if managed), create the database and extensions."""
+    from twin import localdb
+
+    s = _settings()
+    try:
+        steps = localdb.up(s)
+    except TwinError as exc:
+        fail(str(exc))
+    where = f"managed cluster in {s.pg_dir}" if s.managed else "TWIN_DATABASE_URL"
+    done = ", ".join(k for k, v in steps.items() if v) or "already up"
+    console.print(f"[green]database up[/] ({where}): {done}")
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the managed cluster."""
+    from twin import localdb
+
+    s = _settings()
+    if not s.managed:
+        fail("TWIN_DATABASE_URL is set: that server is not managed by twin")
+    console.print("stopped" if localdb.stop(s) else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the database is reachable and migrated."""
+    from twin import localdb
+    from twin.db import make_engine, ping
+    from twin.migrate import at_head, current_revision
+
+    s = _settings()
+    if s.managed:
+        console.print(f"managed cluster: {s.pg_dir} port {s.db_port}: "
+                      + ("running" if localdb.running(s) else "stopped"))
+    engine = make_engine(s, pool_size=1)
+    if not ping(engine):
+        fail("database not reachable", code=1)
+    rev = current_revision(engine)
+    console.print(f"reachable; migration {rev or 'none'}" + (" (head)" if at_head(engine) else ""))
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the SQLAlchemy URL in use."""
+    print(_settings().url())
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Run Alembic migrations to head."""
+    from twin.migrate import head_revision, upgrade
+
+    try:
+        upgrade(_settings().url())
+    except Exception as exc:  # noqa: BLE001 - report any failure plainly
+        fail(f"migration failed: {exc}")
+    console.print(f"[green]migrated[/] to {head_revision()}")
+
+
+# -- imports --------------------------------------------------------------------------
+
+
+def _print_summary(summary: object) -> None:
+    from twin.ingest.summary import OUTCOMES, Summary
+
+    assert isinstance(summary, Summary)
+    table = Table(title=f"import summary: {summary.source}")
+    table.add_column("table")
+    for o in OUTCOMES:
+        table.add_column(o, justify="right")
+    for name, counts in summary.counts.items():
+        table.add_row(name, *(str(counts[o]) for o in OUTCOMES))
+    console.print(table)
+    for reason, n in summary.skipped_reasons.most_common():
+        console.print(f"  skipped {n}: {reason}")
+    for note in summary.notes:
+        console.print(f"  {note}")
+
+
+def _run_import(fn, *args, **kwargs) -> None:  # noqa: ANN001
+    from twin.db import make_engine
+    from twin.progress import rich_progress
+
+    s = _settings()
+    engine = make_engine(s, pool_size=1)
+    try:
+        with rich_progress(console) as reporter, engine.begin() as conn:
+            summary = fn(conn, *args, reporter=reporter, **kwargs)
+    except TwinError as exc:
+        fail(f"{exc} (nothing was changed)")
+    except Exception as exc:  # noqa: BLE001
+        fail(f"import failed: {type(exc).__name__}: {exc} (nothing was changed)")
+    finally:
+        engine.dispose()
+    _print_summary(summary)
+
+
+@import_app.command("osm")
+def import_osm(file: Annotated[Path, typer.Argument(help=".osm XML or .pbf")]) -> None:
+    """Roads (routable), buildings, facilities and power from OpenStreetMap."""
+    from twin.ingest.osm import import_osm as run
+
+    _run_import(run, file)
+
+
+@import_app.command("vector")
+def import_vector(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GPKG, Shapefile … (pyogrio)")],
+    as_: Annotated[str, typer.Option("--as", help="target layer (table)")],
+    map_: Annotated[
+        list[str] | None, typer.Option("--map", help="field=column, repeatable")
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="layer inside the file")] = None,
+) -> None:
+    """Any vector file pyogrio reads, into one of the model's tables."""
+    from twin.ingest.vector import import_vector as run
+
+    mapping: dict[str, str] = {}
+    for item in map_ or []:
+        if "=" not in item:
+            fail(f"--map expects field=column, got {item!r}")
+        field, column = item.split("=", 1)
+        mapping[field.strip()] = column.strip()
+    _run_import(run, file, as_, mapping, file_layer=layer)
+
+
+@import_app.command("dem")
+def import_dem(
+    file: Annotated[Path, typer.Argument(help="GeoTIFF DEM")],
+    name: Annotated[str | None, typer.Option(help="name to register (default: file stem)")] = None,
+) -> None:
+    """A DEM: checked, written as a Cloud-Optimised GeoTIFF, registered in `terrain`."""
+    from twin.ingest.dem import import_dem as run
+
+    _run_import(run, file, settings=_settings(), name=name)
+
+
+@app.command("demo")
+def demo(
+    scale: Annotated[str, typer.Option(help="small | city | large")] = "city",
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same city)")] = 7,
+) -> None:
+    """Build the deterministic demo city of Đà Nẵng."""
+    from twin.demo import SCALES, build_demo
+
+    if scale not in SCALES:
+        fail(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    _run_import(build_demo, scale=scale, seed=seed, settings=_settings())
+
+
+# -- serving ---------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the APIs and the viewer (uvicorn)."""
+    import uvicorn
+
+    s = _settings()
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=host or s.host,
+        port=port or s.port,
+        workers=workers or s.workers,
+        log_level="info",
+    )
+
+
+@app.command("ready")
+def ready() -> None:
+    """Exit 0 when the database is reachable and migrated (used by make run)."""
+    from twin.db import make_engine, ping
+    from twin.migrate import at_head
+
+    engine = make_engine(_settings(), pool_size=1)
+    if not ping(engine) or not at_head(engine):
+        raise typer.Exit(1)
+
+
+@app.command("is-empty")
+def is_empty() -> None:
+    """Exit 0 when the city model holds no buildings (make run then builds the demo)."""
+    from sqlalchemy import text
+
+    from twin.db import make_engine
+
+    engine = make_engine(_settings(), pool_size=1)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM (SELECT 1 FROM building LIMIT 1) b")).scalar()
+    raise typer.Exit(0 if n == 0 else 1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,64 @@
+"""Shared fixtures: a real PostGIS database per test session, migrated to head.
+
+The database lives on the managed cluster (or on TWIN_DATABASE_URL's server); it is
+created at the start and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from twin import localdb
+from twin.db import make_engine
+from twin.migrate import upgrade
+from twin.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TWIN_SHARED_DIR", ROOT.parent / "shared"))
+DANANG = SHARED / "data" / "danang"
+
+
+def _base_settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings pointing at a fresh, migrated test database."""
+    base = _base_settings()
+    if base.managed:
+        localdb.init_cluster(base)
+        localdb.start(base)
+    name = f"twin_test_{uuid.uuid4().hex[:8]}"
+    localdb.ensure_database(base, name)
+    url = base.url(name)
+    upgrade(url)
+    data_dir = tmp_path_factory.mktemp("twin-data")
+    s = Settings(database_url=url, data_dir=data_dir)
+    yield s
+    localdb.drop_database(base, name)
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    eng = make_engine(settings, pool_size=4)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def danang() -> Path:
+    if not DANANG.exists():
+        pytest.fail(f"shared Đà Nẵng data not found at {DANANG}")
+    return DANANG
+
+
+def count(engine: Engine, table: str, where: str = "TRUE") -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}")).scalar_one())

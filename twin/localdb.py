@@ -1,0 +1,218 @@
+"""The managed PostgreSQL + PostGIS cluster (the embedded default).
+
+With no ``TWIN_DATABASE_URL`` the project keeps its own cluster in
+``TWIN_DATA_DIR/pg``, listening on 127.0.0.1:``TWIN_DB_PORT``. As root the server
+runs as the ``postgres`` user, because PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from twin.errors import DatabaseUnavailable
+from twin.settings import Settings
+
+EXTENSIONS = ("postgis", "postgis_raster", "pgrouting")
+
+# Tuned for a small machine serving tiles: JIT slows short queries down.
+SERVER_OPTIONS = {
+    "listen_addresses": "127.0.0.1",
+    "max_connections": "200",
+    "shared_buffers": "512MB",
+    "work_mem": "16MB",
+    "jit": "off",
+    "random_page_cost": "1.1",
+    "synchronous_commit": "on",
+}
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def superuser() -> str:
+    """The cluster's superuser name: ``postgres`` as root, else the current user."""
+    return "postgres" if is_root() else getpass.getuser()
+
+
+def bin_dir() -> Path:
+    """The newest installed PostgreSQL server binaries (``initdb`` and ``pg_ctl``)."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return candidates[-1].parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise DatabaseUnavailable(
+        "PostgreSQL server binaries not found (initdb); run `make install-system` first"
+    )
+
+
+def _run(args: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = list(args)
+    if is_root():
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def _prepare_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if is_root():
+        shutil.chown(path, "postgres", "postgres")
+        path.chmod(0o700)
+
+
+def initialised(settings: Settings) -> bool:
+    return (settings.pg_dir / "PG_VERSION").exists()
+
+
+def init_cluster(settings: Settings) -> bool:
+    """Create the cluster if missing; return True when one was created."""
+    if initialised(settings):
+        return False
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_dir(settings.pg_dir)
+    res = _run(
+        [
+            str(bin_dir() / "initdb"),
+            "-D",
+            str(settings.pg_dir),
+            "-U",
+            superuser(),
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=False,
+    )
+    if res.returncode != 0:
+        raise DatabaseUnavailable(f"initdb failed: {res.stderr.strip() or res.stdout.strip()}")
+    return True
+
+
+def running(settings: Settings) -> bool:
+    if not initialised(settings):
+        return False
+    res = _run([str(bin_dir() / "pg_ctl"), "-D", str(settings.pg_dir), "status"], check=False)
+    return res.returncode == 0
+
+
+def start(settings: Settings) -> bool:
+    """Start the cluster if it is not running; return True when it was started."""
+    if running(settings):
+        return False
+    opts = " ".join(f"-c {k}={v}" for k, v in SERVER_OPTIONS.items())
+    opts += f" -p {settings.db_port} -k {settings.pg_dir}"
+    log = settings.pg_dir / "server.log"
+    res = _run(
+        [
+            str(bin_dir() / "pg_ctl"),
+            "-D",
+            str(settings.pg_dir),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            opts,
+            "start",
+        ],
+        check=False,
+    )
+    if res.returncode != 0:
+        tail = ""
+        if log.exists():
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:])
+        raise DatabaseUnavailable(f"pg_ctl start failed: {res.stderr.strip()}\n{tail}")
+    return True
+
+
+def stop(settings: Settings) -> bool:
+    if not running(settings):
+        return False
+    _run([str(bin_dir() / "pg_ctl"), "-D", str(settings.pg_dir), "-m", "fast", "-w", "stop"])
+    return True
+
+
+def admin_connect(settings: Settings, dbname: str = "postgres", retries: int = 20):  # noqa: ANN201
+    """A psycopg autocommit connection to ``dbname`` on the configured server."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(settings.url(dbname))
+    last: Exception | None = None
+    for _ in range(retries):
+        try:
+            return psycopg.connect(
+                host=u.host,
+                port=u.port,
+                user=u.username,
+                password=u.password,
+                dbname=u.database,
+                autocommit=True,
+                connect_timeout=5,
+            )
+        except psycopg.OperationalError as exc:
+            last = exc
+            time.sleep(0.5)
+    raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {last}")
+
+
+def ensure_database(settings: Settings, dbname: str | None = None) -> bool:
+    """Create the database (and its extensions) if missing; True when created."""
+    name = dbname or _dbname(settings)
+    created = False
+    with admin_connect(settings) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            from psycopg import sql
+
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            created = True
+    with admin_connect(settings, name) as conn:
+        for ext in EXTENSIONS:
+            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext} CASCADE")
+        from psycopg import sql
+
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET postgis.gdal_enabled_drivers = 'ENABLE_ALL'").format(
+                sql.Identifier(name)
+            )
+        )
+    return created
+
+
+def drop_database(settings: Settings, dbname: str) -> None:
+    from psycopg import sql
+
+    with admin_connect(settings) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+        )
+
+
+def _dbname(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.url()).database or "twin"
+
+
+def up(settings: Settings) -> dict[str, bool]:
+    """Bring the database up: cluster (when managed), database and extensions."""
+    steps = {"initialised": False, "started": False, "created": False}
+    if settings.managed:
+        steps["initialised"] = init_cluster(settings)
+        steps["started"] = start(settings)
+    steps["created"] = ensure_database(settings)
+    return steps
