@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from layers.catalog import load_catalog
 from server.errors import install_error_handlers
 from server.routes import health
 from twin.db import make_engine
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.catalog = load_catalog(settings.layers_file)
     install_error_handlers(app)
     app.include_router(health.router)
     for extra in _optional_routers():

@@ -191,6 +191,73 @@ def demo(
     _run_import(build_demo, scale=scale, seed=seed, settings=_settings())
 
 
+# -- layers and users -------------------------------------------------------------------
+
+
+@layers_app.command("list")
+def layers_list() -> None:
+    """List the catalogue's layers."""
+    from layers.catalog import load_catalog
+    from layers.errors import CatalogError
+
+    try:
+        catalog = load_catalog(_settings().layers_file)
+    except CatalogError as exc:
+        fail(str(exc))
+    table = Table(title="layers")
+    for col in ("id", "title (vi)", "title (en)", "table", "geometry", "zoom", "access"):
+        table.add_column(col)
+    for lyr in catalog:
+        table.add_row(lyr.id, lyr.title.vi, lyr.title.en, lyr.table, lyr.geometry_type,
+                      f"{lyr.minzoom}-{lyr.maxzoom}", lyr.access)
+    console.print(table)
+
+
+@layers_app.command("check")
+def layers_check() -> None:
+    """Validate the catalogue file against the database."""
+    from layers.catalog import check_catalog, load_catalog
+    from layers.errors import CatalogError
+    from twin.db import make_engine
+
+    s = _settings()
+    try:
+        catalog = load_catalog(s.layers_file)
+    except CatalogError as exc:
+        fail(str(exc))
+    engine = make_engine(s, pool_size=1)
+    with engine.connect() as conn:
+        problems = check_catalog(conn, catalog)
+    for p in problems:
+        err.print(f"[red]✗[/] {p}")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] {len(catalog)} layers match the database")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="user name")],
+    role: Annotated[str, typer.Option(help="citizen | responder | planner | admin")],
+    password: Annotated[
+        str | None, typer.Option(help="password (prompted when omitted)")
+    ] = None,
+) -> None:
+    """Add a user with a role."""
+    from twin.db import make_engine
+    from twin.users import add_user
+
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    engine = make_engine(_settings(), pool_size=1)
+    try:
+        with engine.begin() as conn:
+            uid = add_user(conn, name, password, role)
+    except TwinError as exc:
+        fail(str(exc))
+    console.print(f"[green]added[/] user {name} ({role}), id {uid}")
+
+
 # -- serving ---------------------------------------------------------------------------
 
 
