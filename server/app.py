@@ -49,7 +49,7 @@ def _optional_routers() -> list:  # type: ignore[type-arg]
     import importlib
 
     routers = []
-    for name in ("auth", "features", "tiles", "viewer", "search"):
+    for name in ("auth", "features", "tiles", "search", "area", "viewer"):
         try:
             mod = importlib.import_module(f"server.routes.{name}")
         except ModuleNotFoundError as exc:

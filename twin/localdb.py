@@ -7,6 +7,7 @@ runs as the ``postgres`` user, because PostgreSQL refuses to run as root.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import shutil
@@ -64,6 +65,31 @@ def _run(args: Sequence[str], check: bool = True) -> subprocess.CompletedProcess
     return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
 
+def cluster_dir(settings: Settings) -> Path:
+    """Where the cluster lives: ``TWIN_DATA_DIR/pg``, unless we run as root and the
+    ``postgres`` user cannot reach that folder (a clone under /root, say); then a
+    folder under /var/lib/postgresql named after the data folder is used instead."""
+    return _cluster_dir(settings.pg_dir, settings.data_dir.resolve())
+
+
+@functools.lru_cache(maxsize=8)
+def _cluster_dir(wanted: Path, data_dir: Path) -> Path:
+    if not is_root():
+        return wanted
+    probe = wanted.parent
+    while not probe.exists():
+        probe = probe.parent
+    ok = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(probe)], capture_output=True
+    ).returncode == 0
+    if ok:
+        return wanted
+    import hashlib
+
+    tag = hashlib.sha1(str(data_dir).encode()).hexdigest()[:10]
+    return Path("/var/lib/postgresql") / f"twin-{tag}" / "pg"
+
+
 def _prepare_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     if is_root():
@@ -72,7 +98,7 @@ def _prepare_dir(path: Path) -> None:
 
 
 def initialised(settings: Settings) -> bool:
-    return (settings.pg_dir / "PG_VERSION").exists()
+    return (cluster_dir(settings) / "PG_VERSION").exists()
 
 
 def init_cluster(settings: Settings) -> bool:
@@ -80,12 +106,12 @@ def init_cluster(settings: Settings) -> bool:
     if initialised(settings):
         return False
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _prepare_dir(settings.pg_dir)
+    _prepare_dir(cluster_dir(settings))
     res = _run(
         [
             str(bin_dir() / "initdb"),
             "-D",
-            str(settings.pg_dir),
+            str(cluster_dir(settings)),
             "-U",
             superuser(),
             "--auth=trust",
@@ -103,7 +129,7 @@ def init_cluster(settings: Settings) -> bool:
 def running(settings: Settings) -> bool:
     if not initialised(settings):
         return False
-    res = _run([str(bin_dir() / "pg_ctl"), "-D", str(settings.pg_dir), "status"], check=False)
+    res = _run([str(bin_dir() / "pg_ctl"), "-D", str(cluster_dir(settings)), "status"], check=False)
     return res.returncode == 0
 
 
@@ -112,13 +138,13 @@ def start(settings: Settings) -> bool:
     if running(settings):
         return False
     opts = " ".join(f"-c {k}={v}" for k, v in SERVER_OPTIONS.items())
-    opts += f" -p {settings.db_port} -k {settings.pg_dir}"
-    log = settings.pg_dir / "server.log"
+    opts += f" -p {settings.db_port} -k {cluster_dir(settings)}"
+    log = cluster_dir(settings) / "server.log"
     res = _run(
         [
             str(bin_dir() / "pg_ctl"),
             "-D",
-            str(settings.pg_dir),
+            str(cluster_dir(settings)),
             "-l",
             str(log),
             "-w",
@@ -141,7 +167,7 @@ def start(settings: Settings) -> bool:
 def stop(settings: Settings) -> bool:
     if not running(settings):
         return False
-    _run([str(bin_dir() / "pg_ctl"), "-D", str(settings.pg_dir), "-m", "fast", "-w", "stop"])
+    _run([str(bin_dir() / "pg_ctl"), "-D", str(cluster_dir(settings)), "-m", "fast", "-w", "stop"])
     return True
 
 
