@@ -49,7 +49,8 @@ def _optional_routers() -> list:  # type: ignore[type-arg]
     import importlib
 
     routers = []
-    for name in ("auth", "features", "tiles", "search", "area", "viewer"):
+    for name in ("auth", "features", "tiles", "search", "area", "incidents", "open311",
+                 "warnings", "live", "analysis", "viewer"):
         try:
             mod = importlib.import_module(f"server.routes.{name}")
         except ModuleNotFoundError as exc:

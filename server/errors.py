@@ -7,7 +7,15 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from twin.errors import Conflict, DatabaseUnavailable, InputError, NotFound, TwinError
+from twin.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    InputError,
+    NotFound,
+    PreconditionFailed,
+    RateLimited,
+    TwinError,
+)
 
 log = logging.getLogger("twin.server")
 
@@ -15,6 +23,8 @@ STATUS: dict[type[Exception], int] = {
     InputError: 400,
     NotFound: 404,
     Conflict: 409,
+    PreconditionFailed: 412,
+    RateLimited: 429,
     DatabaseUnavailable: 503,
 }
 

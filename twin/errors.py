@@ -19,3 +19,11 @@ class Conflict(TwinError):
 
 class DatabaseUnavailable(TwinError):
     """The database cannot be reached or is not set up."""
+
+
+class PreconditionFailed(TwinError):
+    """The caller's version (If-Match) is not the current one."""
+
+
+class RateLimited(TwinError):
+    """Too many requests from one client."""

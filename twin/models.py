@@ -297,3 +297,63 @@ VERSIONED_TABLES = (
 )
 
 Index("ix_building_ward", Building.ward)
+
+
+class Incident(Base):
+    """An incident through its lifecycle (see ``twin.incidents``). Reporter contact
+    fields are private: only staff answers ever carry them."""
+
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    category: Mapped[str] = mapped_column(Text, nullable=False, index=True)
+    subcategory: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    status: Mapped[str] = mapped_column(Text, nullable=False, default="reported", index=True)
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    ward: Mapped[str | None] = mapped_column(Text)
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    reporter_email: Mapped[str | None] = mapped_column(Text)
+    reporter_phone: Mapped[str | None] = mapped_column(Text)
+    reporter_device: Mapped[str | None] = mapped_column(Text)
+    media_url: Mapped[str | None] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    assigned_units: Mapped[list | None] = mapped_column(JSONB)  # type: ignore[type-arg]
+    channel: Mapped[str] = mapped_column(Text, nullable=False, default="staff")
+    token: Mapped[str | None] = mapped_column(Text, unique=True)
+    linked_to: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("incident.id", ondelete="SET NULL"), index=True
+    )
+    cap_published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cap_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_due: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    geom = _geom("GEOMETRY")
+    geom_3857 = _geom3857("GEOMETRY")
+
+
+class IncidentEvent(Base):
+    """The append-only timeline of an incident (a trigger refuses UPDATE and DELETE).
+    Its id is also the live stream's event id (Last-Event-ID replays from it)."""
+
+    __tablename__ = "incident_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incident.id"), nullable=False, index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    actor: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    data: Mapped[dict | None] = mapped_column(JSONB)  # type: ignore[type-arg]

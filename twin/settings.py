@@ -27,12 +27,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    secret_key: str = Field(default="dev-insecure-change-me", description="Token signing key.")
+    secret_key: str = Field(default="dev-insecure-change-me-0123456789abcdef", description="Token signing key.")
     token_minutes: int = Field(default=60, description="Lifetime of bearer tokens.")
     environment: str = Field(default="development", description="'production' refuses defaults.")
     layers_file: Path = Field(default=PROJECT_ROOT / "data" / "layers.yaml")
     tile_cache_mb: int = Field(default=256, description="In-process tile cache size.")
     mqtt_url: str = "mqtt://127.0.0.1:18830"
+    open311_posts_per_minute: int = Field(default=10, description="Open311 POSTs per client.")
 
     @property
     def managed(self) -> bool:

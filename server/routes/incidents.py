@@ -1,0 +1,184 @@
+"""The staff incident API: create, edit, transition, assign, comment, list (GeoJSON)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, Field
+
+from server.deps import ConnDep, StaffDep
+from twin.errors import InputError
+from twin.incidents import store
+from twin.incidents.categories import CATEGORIES
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+
+class IncidentIn(BaseModel):
+    category: str
+    subcategory: str | None = None
+    severity: int | None = Field(default=None, ge=1, le=5)
+    title: str | None = None
+    description: str | None = None
+    address: str | None = None
+    public: bool = False
+    geometry: dict[str, Any]
+    reporter_name: str | None = None
+    reporter_email: str | None = None
+    reporter_phone: str | None = None
+
+
+class TransitionIn(BaseModel):
+    status: str
+    reason: str | None = None
+    note: str | None = None
+
+
+class AssignIn(BaseModel):
+    units: list[str]
+
+
+class CommentIn(BaseModel):
+    text: str
+
+
+def _etag(row: dict[str, Any]) -> str:
+    return f'"{row["id"]}-{row["version"]}"'
+
+
+def _if_match(value: str | None, incident_id: int) -> int | None:
+    """The version an If-Match header names (``"<id>-<version>"``), or None."""
+    if value is None or value.strip() == "*":
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    iid, _, ver = tag.partition("-")
+    if not ver.isdigit() or iid != str(incident_id):
+        return -1  # never current: answers 412
+    return int(ver)
+
+
+def _answer(row: dict[str, Any], response: Response) -> dict[str, Any]:
+    response.headers["ETag"] = _etag(row)
+    return store.to_feature(row, staff=True)
+
+
+@router.get("/categories")
+def categories() -> list[dict[str, Any]]:
+    """The documented categories (code, names, default severity, SLA hours)."""
+    return [
+        {"code": c.code, "name_vi": c.name_vi, "name_en": c.name_en, "group": c.group,
+         "severity": c.severity, "sla_hours": c.sla_hours, "subcategories": list(c.subcategories)}
+        for c in CATEGORIES
+    ]
+
+
+@router.post("", status_code=201)
+def create(body: IncidentIn, conn: ConnDep, who: StaffDep, response: Response) -> dict[str, Any]:
+    """Create an incident (status ``reported``)."""
+    with conn.begin():
+        row = store.create(conn, body.model_dump(exclude_none=True), actor=who.username or "staff")
+    response.headers["Location"] = f"/incidents/{row['id']}"
+    return _answer(row, response)
+
+
+@router.get("")
+def list_incidents(
+    conn: ConnDep,
+    who: StaffDep,
+    status: Annotated[str | None, Query(description="comma list")] = None,
+    category: Annotated[str | None, Query(description="comma list")] = None,
+    severity_min: Annotated[int | None, Query(ge=1, le=5)] = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    ward: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> dict[str, Any]:
+    """Incidents as a GeoJSON FeatureCollection, newest first."""
+    box = None
+    if bbox:
+        try:
+            parts = tuple(float(v) for v in bbox.split(","))
+        except ValueError:
+            raise InputError("bbox must be four numbers: minlon,minlat,maxlon,maxlat") from None
+        if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
+            raise InputError("bbox must be four numbers: minlon,minlat,maxlon,maxlat")
+        box = (parts[0], parts[1], parts[2], parts[3])
+    rows = store.search(
+        conn,
+        status=status.split(",") if status else None,
+        category=category.split(",") if category else None,
+        severity_min=severity_min, bbox=box, ward=ward, since=since, until=until, limit=limit,
+    )
+    feats = [store.to_feature(r, staff=True) for r in rows]
+    return {"type": "FeatureCollection", "features": feats, "numberReturned": len(feats)}
+
+
+@router.get("/{incident_id}")
+def read(incident_id: int, conn: ConnDep, who: StaffDep, response: Response) -> dict[str, Any]:
+    return _answer(store.get(conn, incident_id), response)
+
+
+@router.patch("/{incident_id}")
+def edit(
+    incident_id: int,
+    changes: dict[str, Any],
+    conn: ConnDep,
+    who: StaffDep,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Edit fields; send the ETag back as If-Match (412 when someone changed it since)."""
+    with conn.begin():
+        row = store.update(conn, incident_id, changes, actor=who.username or "staff",
+                           expected_version=_if_match(if_match, incident_id))
+    return _answer(row, response)
+
+
+@router.post("/{incident_id}/transition")
+def transition(
+    incident_id: int,
+    body: TransitionIn,
+    conn: ConnDep,
+    who: StaffDep,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Change status; a forbidden transition answers 409 naming the allowed ones."""
+    with conn.begin():
+        row = store.transition(conn, incident_id, body.status, actor=who.username or "staff",
+                               reason=body.reason, note=body.note,
+                               expected_version=_if_match(if_match, incident_id))
+    return _answer(row, response)
+
+
+@router.post("/{incident_id}/assign")
+def assign(
+    incident_id: int,
+    body: AssignIn,
+    conn: ConnDep,
+    who: StaffDep,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    with conn.begin():
+        row = store.assign(conn, incident_id, body.units, actor=who.username or "staff",
+                           expected_version=_if_match(if_match, incident_id))
+    return _answer(row, response)
+
+
+@router.post("/{incident_id}/comments", status_code=201)
+def add_comment(
+    incident_id: int, body: CommentIn, conn: ConnDep, who: StaffDep, response: Response
+) -> dict[str, Any]:
+    with conn.begin():
+        row = store.comment(conn, incident_id, body.text, actor=who.username or "staff")
+    return _answer(row, response)
+
+
+@router.get("/{incident_id}/timeline")
+def get_timeline(incident_id: int, conn: ConnDep, who: StaffDep) -> list[dict[str, Any]]:
+    """The append-only history: who, when, what changed."""
+    return store.timeline(conn, incident_id)

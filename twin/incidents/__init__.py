@@ -1,0 +1,1 @@
+"""Incidents: categories, lifecycle, storage with an append-only timeline, CAP."""
