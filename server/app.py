@@ -23,9 +23,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings)
+        app.state.closers = []  # background parts (listeners) register their stop here
         try:
             yield
         finally:
+            for close in reversed(app.state.closers):
+                close()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -37,6 +40,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.catalog = load_catalog(settings.layers_file)
+    try:  # browsers asking the OGC landing page for HTML get the map
+        from server.routes.viewer import viewer_page
+
+        app.state.viewer_page = viewer_page
+    except ImportError:
+        pass
     install_error_handlers(app)
     app.include_router(health.router)
     for extra in _optional_routers():

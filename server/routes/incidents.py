@@ -68,8 +68,15 @@ def _answer(row: dict[str, Any], response: Response) -> dict[str, Any]:
 def categories() -> list[dict[str, Any]]:
     """The documented categories (code, names, default severity, SLA hours)."""
     return [
-        {"code": c.code, "name_vi": c.name_vi, "name_en": c.name_en, "group": c.group,
-         "severity": c.severity, "sla_hours": c.sla_hours, "subcategories": list(c.subcategories)}
+        {
+            "code": c.code,
+            "name_vi": c.name_vi,
+            "name_en": c.name_en,
+            "group": c.group,
+            "severity": c.severity,
+            "sla_hours": c.sla_hours,
+            "subcategories": list(c.subcategories),
+        }
         for c in CATEGORIES
     ]
 
@@ -110,7 +117,12 @@ def list_incidents(
         conn,
         status=status.split(",") if status else None,
         category=category.split(",") if category else None,
-        severity_min=severity_min, bbox=box, ward=ward, since=since, until=until, limit=limit,
+        severity_min=severity_min,
+        bbox=box,
+        ward=ward,
+        since=since,
+        until=until,
+        limit=limit,
     )
     feats = [store.to_feature(r, staff=True) for r in rows]
     return {"type": "FeatureCollection", "features": feats, "numberReturned": len(feats)}
@@ -132,8 +144,13 @@ def edit(
 ) -> dict[str, Any]:
     """Edit fields; send the ETag back as If-Match (412 when someone changed it since)."""
     with conn.begin():
-        row = store.update(conn, incident_id, changes, actor=who.username or "staff",
-                           expected_version=_if_match(if_match, incident_id))
+        row = store.update(
+            conn,
+            incident_id,
+            changes,
+            actor=who.username or "staff",
+            expected_version=_if_match(if_match, incident_id),
+        )
     return _answer(row, response)
 
 
@@ -148,9 +165,15 @@ def transition(
 ) -> dict[str, Any]:
     """Change status; a forbidden transition answers 409 naming the allowed ones."""
     with conn.begin():
-        row = store.transition(conn, incident_id, body.status, actor=who.username or "staff",
-                               reason=body.reason, note=body.note,
-                               expected_version=_if_match(if_match, incident_id))
+        row = store.transition(
+            conn,
+            incident_id,
+            body.status,
+            actor=who.username or "staff",
+            reason=body.reason,
+            note=body.note,
+            expected_version=_if_match(if_match, incident_id),
+        )
     return _answer(row, response)
 
 
@@ -164,8 +187,13 @@ def assign(
     if_match: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     with conn.begin():
-        row = store.assign(conn, incident_id, body.units, actor=who.username or "staff",
-                           expected_version=_if_match(if_match, incident_id))
+        row = store.assign(
+            conn,
+            incident_id,
+            body.units,
+            actor=who.username or "staff",
+            expected_version=_if_match(if_match, incident_id),
+        )
     return _answer(row, response)
 
 

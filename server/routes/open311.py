@@ -35,8 +35,12 @@ def _xml(root: str, item: str, rows: list[dict[str, Any]] | dict[str, Any]) -> b
         else:
             el.text = str(value)
 
-    item_names = {"attributes": "attribute", "values": "value", "endpoints": "endpoint",
-                  "formats": "format"}
+    item_names = {
+        "attributes": "attribute",
+        "values": "value",
+        "endpoints": "endpoint",
+        "formats": "format",
+    }
     if isinstance(rows, dict):
         fill(top, rows)
     else:
@@ -47,8 +51,9 @@ def _xml(root: str, item: str, rows: list[dict[str, Any]] | dict[str, Any]) -> b
 
 def _answer(fmt: str, root: str, item: str, data: Any, status: int = 200) -> Response:
     if fmt == "xml":
-        return Response(_xml(root, item, data), status_code=status,
-                        media_type="text/xml; charset=utf-8")
+        return Response(
+            _xml(root, item, data), status_code=status, media_type="text/xml; charset=utf-8"
+        )
     return JSONResponse(data, status_code=status)
 
 
@@ -77,9 +82,15 @@ def discovery(fmt: str, request: Request) -> Response:
         "changeset": "2026-11-01T00:00:00Z",
         "contact": "IOC Đà Nẵng — hotline 1022",
         "key_service": "Anonymous reports are accepted; no API key is needed.",
-        "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
-                       "changeset": "2026-11-01T00:00:00Z", "type": "production",
-                       "formats": ["application/json", "text/xml"]}],
+        "endpoints": [
+            {
+                "specification": "http://wiki.open311.org/GeoReport_v2",
+                "url": base,
+                "changeset": "2026-11-01T00:00:00Z",
+                "type": "production",
+                "formats": ["application/json", "text/xml"],
+            }
+        ],
     }
     return _answer(fmt, "discovery", "endpoint", data)
 

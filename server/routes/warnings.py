@@ -30,8 +30,11 @@ def publish(incident_id: int, body: PublishIn, conn: ConnDep, who: StaffDep) -> 
     """Publish an incident as a public CAP warning."""
     with conn.begin():
         row = cap.publish(conn, incident_id, actor=who.username or "staff", **body.model_dump())
-    return {"id": row["id"], "cap": f"/warnings/{row['id']}.cap",
-            "expires": row["cap_expires_at"].isoformat()}
+    return {
+        "id": row["id"],
+        "cap": f"/warnings/{row['id']}.cap",
+        "expires": row["cap_expires_at"].isoformat(),
+    }
 
 
 @router.get("/warnings.cap")
@@ -50,13 +53,20 @@ def warnings_feed(request: Request, conn: ConnDep) -> Response:
         ET.SubElement(entry, f"{{{ATOM}}}id").text = f"{base}/warnings/{row['id']}.cap"
         ET.SubElement(entry, f"{{{ATOM}}}title").text = row["title"]
         ET.SubElement(entry, f"{{{ATOM}}}updated").text = cap.cap_time(row["updated_at"])
-        ET.SubElement(entry, f"{{{ATOM}}}link", href=f"{base}/warnings/{row['id']}.cap",
-                      type="application/cap+xml")
+        ET.SubElement(
+            entry,
+            f"{{{ATOM}}}link",
+            href=f"{base}/warnings/{row['id']}.cap",
+            type="application/cap+xml",
+        )
         content = ET.SubElement(entry, f"{{{ATOM}}}content", type="application/cap+xml")
         content.append(cap.alert_xml(conn, row, base))
     body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(feed, encoding="utf-8")
-    return Response(body, media_type="application/atom+xml; charset=utf-8",
-                    headers={"Cache-Control": "public, max-age=30"})
+    return Response(
+        body,
+        media_type="application/atom+xml; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=30"},
+    )
 
 
 @router.get("/warnings/{incident_id}.cap")
@@ -66,5 +76,7 @@ def warning(incident_id: int, request: Request, conn: ConnDep) -> Response:
     if row["cap_published_at"] is None or row["status"] == "closed":
         raise NotFound(f"no current warning for incident {incident_id}")
     base = str(request.base_url).rstrip("/")
-    return Response(cap.to_bytes(cap.alert_xml(conn, row, base)),
-                    media_type="application/cap+xml; charset=utf-8")
+    return Response(
+        cap.to_bytes(cap.alert_xml(conn, row, base)),
+        media_type="application/cap+xml; charset=utf-8",
+    )

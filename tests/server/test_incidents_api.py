@@ -20,8 +20,13 @@ def staff(client, engine):
 
 
 def _new(client, staff, **extra):
-    body = {"category": "flood", "title": "Ngập đường Bạch Đằng", "geometry": POINT,
-            "reporter_phone": "0905 000 111", **extra}
+    body = {
+        "category": "flood",
+        "title": "Ngập đường Bạch Đằng",
+        "geometry": POINT,
+        "reporter_phone": "0905 000 111",
+        **extra,
+    }
     r = client.post("/incidents", json=body, headers=staff)
     assert r.status_code == 201, r.text
     return r.json(), r.headers["ETag"]
@@ -49,10 +54,15 @@ def test_anonymous_and_citizen_are_refused(client, engine):
 @pytest.mark.parametrize("source", [s for s in STATUSES])
 def test_every_transition(client, staff, source):
     """Walk to ``source`` by allowed steps, then try every target from there."""
-    path = {"reported": [], "verified": ["verified"], "dispatched": ["verified", "dispatched"],
-            "en_route": ["verified", "dispatched", "en_route"],
-            "on_scene": ["verified", "dispatched", "en_route", "on_scene"],
-            "resolved": ["verified", "resolved"], "closed": ["verified", "resolved", "closed"]}
+    path = {
+        "reported": [],
+        "verified": ["verified"],
+        "dispatched": ["verified", "dispatched"],
+        "en_route": ["verified", "dispatched", "en_route"],
+        "on_scene": ["verified", "dispatched", "en_route", "on_scene"],
+        "resolved": ["verified", "resolved"],
+        "closed": ["verified", "resolved", "closed"],
+    }
     for target in STATUSES:
         feat, _ = _new(client, staff)
         iid = feat["id"]
@@ -74,22 +84,26 @@ def test_every_transition(client, staff, source):
 
 def test_closing_needs_a_reason(client, staff):
     feat, _ = _new(client, staff)
-    r = client.post(f"/incidents/{feat['id']}/transition", json={"status": "closed"},
-                    headers=staff)
+    r = client.post(f"/incidents/{feat['id']}/transition", json={"status": "closed"}, headers=staff)
     assert r.status_code == 400 and "reason" in r.text
-    r = client.post(f"/incidents/{feat['id']}/transition",
-                    json={"status": "closed", "reason": "duplicate"}, headers=staff)
+    r = client.post(
+        f"/incidents/{feat['id']}/transition",
+        json={"status": "closed", "reason": "duplicate"},
+        headers=staff,
+    )
     assert r.status_code == 200 and r.json()["properties"]["close_reason"] == "duplicate"
 
 
 def test_if_match_conflict_gives_412(client, staff):
     feat, etag = _new(client, staff)
     iid = feat["id"]
-    r1 = client.patch(f"/incidents/{iid}", json={"severity": 5},
-                      headers={**staff, "If-Match": etag})
+    r1 = client.patch(
+        f"/incidents/{iid}", json={"severity": 5}, headers={**staff, "If-Match": etag}
+    )
     assert r1.status_code == 200 and r1.headers["ETag"] != etag
-    r2 = client.patch(f"/incidents/{iid}", json={"severity": 2},
-                      headers={**staff, "If-Match": etag})
+    r2 = client.patch(
+        f"/incidents/{iid}", json={"severity": 2}, headers={**staff, "If-Match": etag}
+    )
     assert r2.status_code == 412
     assert client.get(f"/incidents/{iid}", headers=staff).json()["properties"]["severity"] == 5
 
@@ -111,8 +125,13 @@ def test_bad_input_is_4xx_and_changes_nothing(client, staff):
     bad = [
         {"category": "alien", "geometry": POINT},
         {"category": "fire", "geometry": {"type": "Point", "coordinates": [500, 16]}},
-        {"category": "fire", "geometry": {"type": "Polygon",
-                                          "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}},
+        {
+            "category": "fire",
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]],
+            },
+        },
         {"category": "fire", "geometry": {"type": "Point"}},
         {"category": "fire", "geometry": POINT, "severity": 9},
     ]

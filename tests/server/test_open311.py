@@ -12,14 +12,24 @@ SECRET = ("citizen-secret@example.com", "0905 123 987", "Nguyễn Văn Bí Mật
 
 @pytest.fixture(scope="module")
 def client(settings):
-    with TestClient(create_app(settings.model_copy(update={"open311_posts_per_minute": 1000}))) as c:
+    with TestClient(
+        create_app(settings.model_copy(update={"open311_posts_per_minute": 1000}))
+    ) as c:
         yield c
 
 
 def _post(client, **extra):
-    form = {"service_code": "pothole", "lat": str(LAT), "long": str(LON),
-            "description": "Ổ gà lớn giữa đường", "email": SECRET[0], "phone": SECRET[1],
-            "first_name": "Nguyễn Văn", "last_name": "Bí Mật", **extra}
+    form = {
+        "service_code": "pothole",
+        "lat": str(LAT),
+        "long": str(LON),
+        "description": "Ổ gà lớn giữa đường",
+        "email": SECRET[0],
+        "phone": SECRET[1],
+        "first_name": "Nguyễn Văn",
+        "last_name": "Bí Mật",
+        **extra,
+    }
     return client.post("/open311/v2/requests.json", data=form)
 
 
@@ -52,8 +62,10 @@ def test_round_trip_and_privacy(client, engine):
     got = client.get(f"/open311/v2/requests/{rid}.json").json()[0]
     assert got["description"] == "Ổ gà lớn giữa đường"
     # staff see the reporter; no public answer carries personal data
-    assert client.get(f"/incidents/{rid}", headers=staff).json()["properties"][
-        "reporter_email"] == SECRET[0]
+    assert (
+        client.get(f"/incidents/{rid}", headers=staff).json()["properties"]["reporter_email"]
+        == SECRET[0]
+    )
     public_answers = [
         client.get("/open311/v2/requests.json").text,
         client.get(f"/open311/v2/requests/{rid}.xml").text,
@@ -82,14 +94,17 @@ def test_nearby_report_is_linked_not_lost(client, engine):
     assert any(e["kind"] == "linked" for e in tl)
 
 
-@pytest.mark.parametrize("form,needle", [
-    ({"service_code": "nope", "lat": "16", "long": "108"}, "service_code"),
-    ({"service_code": "pothole"}, "location"),
-    ({"service_code": "pothole", "lat": "abc", "long": "108"}, "number"),
-    ({"service_code": "pothole", "lat": "16", "long": "108", "email": "not-an-email"}, "email"),
-    ({"service_code": "fire", "lat": "16", "long": "108"}, "people_trapped"),
-    ({"service_code": "pothole", "address_string": "Nowhere street 99999"}, "not found"),
-])
+@pytest.mark.parametrize(
+    "form,needle",
+    [
+        ({"service_code": "nope", "lat": "16", "long": "108"}, "service_code"),
+        ({"service_code": "pothole"}, "location"),
+        ({"service_code": "pothole", "lat": "abc", "long": "108"}, "number"),
+        ({"service_code": "pothole", "lat": "16", "long": "108", "email": "not-an-email"}, "email"),
+        ({"service_code": "fire", "lat": "16", "long": "108"}, "people_trapped"),
+        ({"service_code": "pothole", "address_string": "Nowhere street 99999"}, "not found"),
+    ],
+)
 def test_bad_posts_use_the_error_format(client, form, needle):
     r = client.post("/open311/v2/requests.json", data=form)
     assert r.status_code == 400

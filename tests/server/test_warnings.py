@@ -23,21 +23,40 @@ def schema():
 def test_published_incident_is_a_valid_cap_alert(settings, engine, schema):
     with TestClient(create_app(settings)) as client:
         staff = token_for(client, engine, "responder")
-        area = {"type": "Polygon", "coordinates": [[[108.22, 16.06], [108.23, 16.06],
-                                                    [108.23, 16.07], [108.22, 16.07],
-                                                    [108.22, 16.06]]]}
+        area = {
+            "type": "Polygon",
+            "coordinates": [
+                [
+                    [108.22, 16.06],
+                    [108.23, 16.06],
+                    [108.23, 16.07],
+                    [108.22, 16.07],
+                    [108.22, 16.06],
+                ]
+            ],
+        }
         made = []
         for geom in (area, {"type": "Point", "coordinates": [108.215, 16.05]}):
-            r = client.post("/incidents", json={"category": "flood", "severity": 4,
-                                                "title": "Ngập sâu", "geometry": geom},
-                            headers=staff)
+            r = client.post(
+                "/incidents",
+                json={"category": "flood", "severity": 4, "title": "Ngập sâu", "geometry": geom},
+                headers=staff,
+            )
             iid = r.json()["id"]
             # a reported incident cannot be published yet
-            assert client.post(f"/incidents/{iid}/publish", json={}, headers=staff).status_code == 409
+            assert (
+                client.post(f"/incidents/{iid}/publish", json={}, headers=staff).status_code == 409
+            )
             client.post(f"/incidents/{iid}/transition", json={"status": "verified"}, headers=staff)
-            p = client.post(f"/incidents/{iid}/publish",
-                            json={"expires_hours": 6, "instruction_vi": "Di chuyển lên cao",
-                                  "instruction_en": "Move to higher ground"}, headers=staff)
+            p = client.post(
+                f"/incidents/{iid}/publish",
+                json={
+                    "expires_hours": 6,
+                    "instruction_vi": "Di chuyển lên cao",
+                    "instruction_en": "Move to higher ground",
+                },
+                headers=staff,
+            )
             assert p.status_code == 200, p.text
             made.append(iid)
         assert client.post(f"/incidents/{made[0]}/publish", json={}).status_code == 401
@@ -57,6 +76,9 @@ def test_published_incident_is_a_valid_cap_alert(settings, engine, schema):
             poly = infos[0].findtext(f"{CAP}area/{CAP}polygon").split()
             assert len(poly) >= 4 and poly[0] == poly[-1]
         # closing removes the warning
-        client.post(f"/incidents/{made[0]}/transition",
-                    json={"status": "closed", "reason": "false_alarm"}, headers=staff)
+        client.post(
+            f"/incidents/{made[0]}/transition",
+            json={"status": "closed", "reason": "false_alarm"},
+            headers=staff,
+        )
         assert client.get(f"/warnings/{made[0]}.cap").status_code == 404

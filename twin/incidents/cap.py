@@ -15,13 +15,25 @@ from twin.incidents.lifecycle import CAP_SEVERITY, CAP_URGENCY, cap_certainty
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SENDER = "ioc@danang.gov.vn"
-SENDER_NAME = {"vi": "Trung tâm Giám sát điều hành đô thị thông minh Đà Nẵng",
-               "en": "Da Nang Intelligent Operations Centre"}
+SENDER_NAME = {
+    "vi": "Trung tâm Giám sát điều hành đô thị thông minh Đà Nẵng",
+    "en": "Da Nang Intelligent Operations Centre",
+}
 CAP_CATEGORY = {
-    "fire": "Fire", "flood": "Met", "landslide": "Geo", "traffic_accident": "Transport",
-    "road_blocked": "Transport", "pothole": "Transport", "water_main_burst": "Infra",
-    "power_outage": "Infra", "streetlight": "Infra", "drainage_blocked": "Infra",
-    "fallen_tree": "Safety", "medical": "Health", "pollution": "Env", "waste": "Env",
+    "fire": "Fire",
+    "flood": "Met",
+    "landslide": "Geo",
+    "traffic_accident": "Transport",
+    "road_blocked": "Transport",
+    "pothole": "Transport",
+    "water_main_burst": "Infra",
+    "power_outage": "Infra",
+    "streetlight": "Infra",
+    "drainage_blocked": "Infra",
+    "fallen_tree": "Safety",
+    "medical": "Health",
+    "pollution": "Env",
+    "waste": "Env",
 }
 VN = dt.timezone(dt.timedelta(hours=7))
 
@@ -32,9 +44,15 @@ def cap_time(t: dt.datetime) -> str:
 
 
 def publish(
-    conn: Connection, incident_id: int, *, actor: str, expires_hours: float = 24,
-    headline_vi: str | None = None, headline_en: str | None = None,
-    instruction_vi: str | None = None, instruction_en: str | None = None,
+    conn: Connection,
+    incident_id: int,
+    *,
+    actor: str,
+    expires_hours: float = 24,
+    headline_vi: str | None = None,
+    headline_en: str | None = None,
+    instruction_vi: str | None = None,
+    instruction_en: str | None = None,
 ) -> dict[str, Any]:
     """Mark an incident as a public warning until ``expires_hours`` from now."""
     if not 0 < expires_hours <= 24 * 14:
@@ -42,16 +60,27 @@ def publish(
     row = store.get(conn, incident_id)
     if row["status"] in ("reported", "closed"):
         raise Conflict(f"only a verified, open incident can be published (it is {row['status']})")
-    texts = {"headline_vi": headline_vi, "headline_en": headline_en,
-             "instruction_vi": instruction_vi, "instruction_en": instruction_en}
+    texts = {
+        "headline_vi": headline_vi,
+        "headline_en": headline_en,
+        "instruction_vi": instruction_vi,
+        "instruction_en": instruction_en,
+    }
     conn.execute(
-        text("UPDATE incident SET public = true, cap_published_at = now(), "
-             "cap_expires_at = now() + make_interval(secs => :s), version = version + 1, "
-             "updated_at = now() WHERE id = :id"),
+        text(
+            "UPDATE incident SET public = true, cap_published_at = now(), "
+            "cap_expires_at = now() + make_interval(secs => :s), version = version + 1, "
+            "updated_at = now() WHERE id = :id"
+        ),
         {"s": expires_hours * 3600, "id": incident_id},
     )
-    store.event(conn, incident_id, actor, "published",
-                {"expires_hours": expires_hours, **{k: v for k, v in texts.items() if v}})
+    store.event(
+        conn,
+        incident_id,
+        actor,
+        "published",
+        {"expires_hours": expires_hours, **{k: v for k, v in texts.items() if v}},
+    )
     return store.get(conn, incident_id)
 
 
@@ -74,8 +103,10 @@ def _area_polygon(conn: Connection, incident_id: int) -> str:
 
 def _texts(conn: Connection, incident_id: int) -> dict[str, str]:
     row = conn.execute(
-        text("SELECT data FROM incident_event WHERE incident_id = :i AND kind = 'published' "
-             "ORDER BY id DESC LIMIT 1"),
+        text(
+            "SELECT data FROM incident_event WHERE incident_id = :i AND kind = 'published' "
+            "ORDER BY id DESC LIMIT 1"
+        ),
         {"i": incident_id},
     ).first()
     return dict(row[0]) if row and row[0] else {}
@@ -125,9 +156,16 @@ def alert_xml(conn: Connection, row: dict[str, Any], base_url: str = "") -> ET.E
 
 def current(conn: Connection) -> list[dict[str, Any]]:
     """Published incidents whose alert has not expired and that are not closed."""
-    ids = [r[0] for r in conn.execute(text(
-        "SELECT id FROM incident WHERE cap_published_at IS NOT NULL AND cap_expires_at > now() "
-        "AND status <> 'closed' ORDER BY cap_published_at DESC"))]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            text(
+                "SELECT id FROM incident WHERE cap_published_at IS NOT NULL "
+                "AND cap_expires_at > now() AND status <> 'closed' "
+                "ORDER BY cap_published_at DESC"
+            )
+        )
+    ]
     return [store.get(conn, i) for i in ids]
 
 

@@ -18,10 +18,36 @@ class Category:
 
 
 CATEGORIES: tuple[Category, ...] = (
-    Category("fire", "Cháy", "Fire", "emergency", 5, 2, ("building", "vehicle", "forest", "electrical")),
-    Category("flood", "Ngập lụt", "Flood", "emergency", 4, 12, ("street", "house", "river_overflow", "flash_flood")),
-    Category("traffic_accident", "Tai nạn giao thông", "Traffic accident", "emergency", 4, 2, ("collision", "injury", "vehicle_fire")),
-    Category("road_blocked", "Đường bị chặn", "Road blocked", "roads", 3, 6, ("debris", "vehicle", "works")),
+    Category(
+        "fire", "Cháy", "Fire", "emergency", 5, 2, ("building", "vehicle", "forest", "electrical")
+    ),
+    Category(
+        "flood",
+        "Ngập lụt",
+        "Flood",
+        "emergency",
+        4,
+        12,
+        ("street", "house", "river_overflow", "flash_flood"),
+    ),
+    Category(
+        "traffic_accident",
+        "Tai nạn giao thông",
+        "Traffic accident",
+        "emergency",
+        4,
+        2,
+        ("collision", "injury", "vehicle_fire"),
+    ),
+    Category(
+        "road_blocked",
+        "Đường bị chặn",
+        "Road blocked",
+        "roads",
+        3,
+        6,
+        ("debris", "vehicle", "works"),
+    ),
     Category("pothole", "Ổ gà, hư hỏng mặt đường", "Pothole or road damage", "roads", 2, 72),
     Category("water_main_burst", "Vỡ ống nước", "Water main burst", "utilities", 4, 8),
     Category("power_outage", "Mất điện", "Power outage", "utilities", 3, 8),
@@ -29,7 +55,15 @@ CATEGORIES: tuple[Category, ...] = (
     Category("fallen_tree", "Cây đổ", "Fallen tree", "environment", 3, 12),
     Category("landslide", "Sạt lở đất", "Landslide", "emergency", 5, 12),
     Category("medical", "Cấp cứu y tế", "Medical emergency", "emergency", 5, 1, (), True),
-    Category("pollution", "Ô nhiễm môi trường", "Pollution", "environment", 2, 72, ("air", "water", "noise", "waste")),
+    Category(
+        "pollution",
+        "Ô nhiễm môi trường",
+        "Pollution",
+        "environment",
+        2,
+        72,
+        ("air", "water", "noise", "waste"),
+    ),
     Category("waste", "Rác thải", "Illegal dumping / waste", "environment", 1, 72),
     Category("drainage_blocked", "Cống thoát nước tắc", "Blocked drain", "utilities", 2, 24),
 )

@@ -17,24 +17,45 @@ JURISDICTION = "danang.gov.vn"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 ATTRIBUTES: dict[str, list[dict[str, Any]]] = {
-    "flood": [{
-        "variable": True, "code": "depth_cm", "datatype": "number", "required": False,
-        "datatype_description": "Water depth in centimetres", "order": 1,
-        "description": "Nước sâu bao nhiêu (cm)? / How deep is the water (cm)?",
-    }],
-    "fire": [{
-        "variable": True, "code": "people_trapped", "datatype": "singlevaluelist",
-        "required": True, "datatype_description": None, "order": 1,
-        "description": "Có người mắc kẹt không? / Is anyone trapped?",
-        "values": [{"key": "yes", "name": "Có / Yes"}, {"key": "no", "name": "Không / No"},
-                   {"key": "unknown", "name": "Không rõ / Unknown"}],
-    }],
-    "traffic_accident": [{
-        "variable": True, "code": "injured", "datatype": "singlevaluelist", "required": False,
-        "datatype_description": None, "order": 1,
-        "description": "Có người bị thương không? / Is anyone injured?",
-        "values": [{"key": "yes", "name": "Có / Yes"}, {"key": "no", "name": "Không / No"}],
-    }],
+    "flood": [
+        {
+            "variable": True,
+            "code": "depth_cm",
+            "datatype": "number",
+            "required": False,
+            "datatype_description": "Water depth in centimetres",
+            "order": 1,
+            "description": "Nước sâu bao nhiêu (cm)? / How deep is the water (cm)?",
+        }
+    ],
+    "fire": [
+        {
+            "variable": True,
+            "code": "people_trapped",
+            "datatype": "singlevaluelist",
+            "required": True,
+            "datatype_description": None,
+            "order": 1,
+            "description": "Có người mắc kẹt không? / Is anyone trapped?",
+            "values": [
+                {"key": "yes", "name": "Có / Yes"},
+                {"key": "no", "name": "Không / No"},
+                {"key": "unknown", "name": "Không rõ / Unknown"},
+            ],
+        }
+    ],
+    "traffic_accident": [
+        {
+            "variable": True,
+            "code": "injured",
+            "datatype": "singlevaluelist",
+            "required": False,
+            "datatype_description": None,
+            "order": 1,
+            "description": "Có người bị thương không? / Is anyone injured?",
+            "values": [{"key": "yes", "name": "Có / Yes"}, {"key": "no", "name": "Không / No"}],
+        }
+    ],
 }
 
 
@@ -110,30 +131,46 @@ def submit(conn: Connection, form: dict[str, Any], *, client: str) -> dict[str, 
     for a in ATTRIBUTES.get(code, []):
         if a["required"] and not attrs.get(a["code"]):
             raise InputError(f"attribute[{a['code']}] is required for {code}")
-        if a.get("values") and attrs.get(a["code"]) and attrs[a["code"]] not in {
-            v["key"] for v in a["values"]
-        }:
-            raise InputError(f"attribute[{a['code']}] must be one of "
-                             + ", ".join(v["key"] for v in a["values"]))
+        if (
+            a.get("values")
+            and attrs.get(a["code"])
+            and attrs[a["code"]] not in {v["key"] for v in a["values"]}
+        ):
+            raise InputError(
+                f"attribute[{a['code']}] must be one of " + ", ".join(v["key"] for v in a["values"])
+            )
     name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
     geom = store.point(flon, flat)
     if attrs:
         description = (description + "\n" + "; ".join(f"{k}={v}" for k, v in attrs.items())).strip()
     row = store.create(
         conn,
-        {"category": code, "title": cat.name_vi, "description": description or None,
-         "address": address, "geometry": geom.__geo_interface__, "media_url": form.get("media_url"),
-         "reporter_name": name, "reporter_email": email, "reporter_phone": form.get("phone"),
-         "reporter_device": form.get("device_id")},
-        actor=f"open311:{client}", channel="open311",
+        {
+            "category": code,
+            "title": cat.name_vi,
+            "description": description or None,
+            "address": address,
+            "geometry": geom.__geo_interface__,
+            "media_url": form.get("media_url"),
+            "reporter_name": name,
+            "reporter_email": email,
+            "reporter_phone": form.get("phone"),
+            "reporter_device": form.get("device_id"),
+        },
+        actor=f"open311:{client}",
+        channel="open311",
     )
     notice = f"Đã tiếp nhận / Received. Expected handling within {cat.sla_hours:g} h."
     parent = store.find_open_nearby(conn, code, geom)
     if parent is not None and parent != row["id"]:
         store.link(conn, row["id"], parent, actor=f"open311:{client}")
         notice += f" Linked to request {parent}, already being handled."
-    return {"service_request_id": str(row["id"]), "token": row["token"],
-            "service_notice": notice, "account_id": None}
+    return {
+        "service_request_id": str(row["id"]),
+        "token": row["token"],
+        "service_notice": notice,
+        "account_id": None,
+    }
 
 
 def _iso(v: dt.datetime | None) -> str | None:
@@ -209,8 +246,10 @@ def list_requests(conn: Connection, params: dict[str, str]) -> list[dict[str, An
             elif wanted == {"closed"}:
                 where.append("status IN ('resolved', 'closed')")
     rows = conn.execute(
-        text(f"SELECT {store.COLUMNS} FROM incident WHERE {' AND '.join(where)} "
-             "ORDER BY created_at DESC LIMIT 1000"),
+        text(
+            f"SELECT {store.COLUMNS} FROM incident WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC LIMIT 1000"
+        ),
         args,
     ).mappings()
     out = []

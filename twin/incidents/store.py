@@ -8,7 +8,7 @@ import json
 import secrets
 from typing import Any
 
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
@@ -19,8 +19,15 @@ from twin.incidents.lifecycle import CLOSE_REASONS, allowed, can_transition
 LIVE_CHANNEL = "twin_live"
 PRIVATE_FIELDS = ("reporter_name", "reporter_email", "reporter_phone", "reporter_device")
 EDITABLE = (
-    "category", "subcategory", "severity", "title", "description", "address", "public",
-    "sla_due", "media_url",
+    "category",
+    "subcategory",
+    "severity",
+    "title",
+    "description",
+    "address",
+    "public",
+    "sla_due",
+    "media_url",
 )
 COLUMNS = (
     "id, category, subcategory, severity, status, close_reason, title, description, address, "
@@ -161,7 +168,10 @@ def create(
 
 
 def _bump(
-    conn: Connection, incident_id: int, expected_version: int | None, sets: str,
+    conn: Connection,
+    incident_id: int,
+    expected_version: int | None,
+    sets: str,
     params: dict[str, Any],
 ) -> dict[str, Any]:
     current = _row(conn, incident_id, lock=True)
@@ -172,8 +182,7 @@ def _bump(
         )
     conn.execute(
         text(
-            f"UPDATE incident SET {sets}, version = version + 1, updated_at = now() "
-            "WHERE id = :id"
+            f"UPDATE incident SET {sets}, version = version + 1, updated_at = now() WHERE id = :id"
         ),
         {"id": incident_id, **params},
     )
@@ -181,18 +190,24 @@ def _bump(
 
 
 def update(
-    conn: Connection, incident_id: int, changes: dict[str, Any], *, actor: str,
+    conn: Connection,
+    incident_id: int,
+    changes: dict[str, Any],
+    *,
+    actor: str,
     expected_version: int | None = None,
 ) -> dict[str, Any]:
     """Edit fields (not the status); records old and new values in the timeline."""
     unknown = set(changes) - set(EDITABLE) - {"geometry"}
     if unknown:
-        raise InputError(f"cannot edit {', '.join(sorted(unknown))}; editable: "
-                         f"{', '.join(EDITABLE)}, geometry")
+        raise InputError(
+            f"cannot edit {', '.join(sorted(unknown))}; editable: {', '.join(EDITABLE)}, geometry"
+        )
     if not changes:
         raise InputError("nothing to change")
     _check_fields(changes)
-    sets, params = [], {}
+    sets: list[str] = []
+    params: dict[str, Any] = {}
     for key, value in changes.items():
         if key == "geometry":
             geom = parse_geometry(value)
@@ -210,8 +225,14 @@ def update(
 
 
 def transition(
-    conn: Connection, incident_id: int, target: str, *, actor: str, reason: str | None = None,
-    note: str | None = None, expected_version: int | None = None,
+    conn: Connection,
+    incident_id: int,
+    target: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    note: str | None = None,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
     """Move to ``target``; :class:`Conflict` names the allowed statuses when forbidden."""
     current = _row(conn, incident_id, lock=True)
@@ -225,21 +246,40 @@ def transition(
             raise InputError(f"closing needs a reason: one of {', '.join(CLOSE_REASONS)}")
     elif reason is not None:
         raise InputError("a reason is given only when closing")
-    _bump(conn, incident_id, expected_version, "status = :s, close_reason = :r",
-          {"s": target, "r": reason if target == "closed" else None})
-    event(conn, incident_id, actor, "transition",
-          {"from": status, "to": target, "reason": reason, "note": note})
+    _bump(
+        conn,
+        incident_id,
+        expected_version,
+        "status = :s, close_reason = :r",
+        {"s": target, "r": reason if target == "closed" else None},
+    )
+    event(
+        conn,
+        incident_id,
+        actor,
+        "transition",
+        {"from": status, "to": target, "reason": reason, "note": note},
+    )
     return _row(conn, incident_id)
 
 
 def assign(
-    conn: Connection, incident_id: int, units: list[str], *, actor: str,
+    conn: Connection,
+    incident_id: int,
+    units: list[str],
+    *,
+    actor: str,
     expected_version: int | None = None,
 ) -> dict[str, Any]:
     if not isinstance(units, list) or not all(isinstance(u, str) and u.strip() for u in units):
         raise InputError("units must be a list of unit names")
-    before = _bump(conn, incident_id, expected_version, "assigned_units = CAST(:u AS jsonb)",
-                   {"u": json.dumps(units)})
+    before = _bump(
+        conn,
+        incident_id,
+        expected_version,
+        "assigned_units = CAST(:u AS jsonb)",
+        {"u": json.dumps(units)},
+    )
     event(conn, incident_id, actor, "assigned", {"from": before["assigned_units"], "to": units})
     return _row(conn, incident_id)
 
@@ -255,15 +295,20 @@ def comment(conn: Connection, incident_id: int, body: str, *, actor: str) -> dic
 def timeline(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     _row(conn, incident_id)
     rows = conn.execute(
-        text("SELECT id, at, actor, kind, data FROM incident_event "
-             "WHERE incident_id = :i ORDER BY id"),
+        text(
+            "SELECT id, at, actor, kind, data FROM incident_event "
+            "WHERE incident_id = :i ORDER BY id"
+        ),
         {"i": incident_id},
     ).mappings()
     return [dict(r) for r in rows]
 
 
 def find_open_nearby(
-    conn: Connection, category: str, geom: BaseGeometry, radius_m: float = 150,
+    conn: Connection,
+    category: str,
+    geom: BaseGeometry,
+    radius_m: float = 150,
     hours: float = 48,
 ) -> int | None:
     """An open incident of the same category within ``radius_m`` metres (oldest first)."""
@@ -280,8 +325,10 @@ def find_open_nearby(
 
 
 def link(conn: Connection, child: int, parent: int, *, actor: str) -> None:
-    conn.execute(text("UPDATE incident SET linked_to = :p, version = version + 1 WHERE id = :c"),
-                 {"p": parent, "c": child})
+    conn.execute(
+        text("UPDATE incident SET linked_to = :p, version = version + 1 WHERE id = :c"),
+        {"p": parent, "c": child},
+    )
     event(conn, parent, actor, "linked", {"report": child})
     event(conn, child, actor, "linked", {"to": parent})
 
@@ -293,11 +340,17 @@ def to_feature(row: dict[str, Any], *, staff: bool) -> dict[str, Any]:
         if isinstance(v, dt.datetime):
             props[k] = v.isoformat()
     if not staff:
-        for k in (*PRIVATE_FIELDS, "token", "description", "assigned_units", "channel",
-                  "linked_to", "media_url"):
+        for k in (
+            *PRIVATE_FIELDS,
+            "token",
+            "description",
+            "assigned_units",
+            "channel",
+            "linked_to",
+            "media_url",
+        ):
             props.pop(k, None)
-    return {"type": "Feature", "id": row["id"], "geometry": row["geometry"],
-            "properties": props}
+    return {"type": "Feature", "id": row["id"], "geometry": row["geometry"], "properties": props}
 
 
 def is_public(row: dict[str, Any]) -> bool:
@@ -307,12 +360,20 @@ def is_public(row: dict[str, Any]) -> bool:
 
 
 def search(
-    conn: Connection, *, status: list[str] | None = None, category: list[str] | None = None,
-    severity_min: int | None = None, bbox: tuple[float, float, float, float] | None = None,
-    ward: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
-    limit: int = 500, public_only: bool = False,
+    conn: Connection,
+    *,
+    status: list[str] | None = None,
+    category: list[str] | None = None,
+    severity_min: int | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    ward: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 500,
+    public_only: bool = False,
 ) -> list[dict[str, Any]]:
-    where, params = ["TRUE"], {}
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if status:
         where.append("status = ANY(:status)")
         params["status"] = status
@@ -338,8 +399,10 @@ def search(
         where.append("id IN (SELECT id FROM incident_public)")
     params["limit"] = limit
     rows = conn.execute(
-        text(f"SELECT {COLUMNS} FROM incident WHERE {' AND '.join(where)} "
-             "ORDER BY created_at DESC, id DESC LIMIT :limit"),
+        text(
+            f"SELECT {COLUMNS} FROM incident WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, id DESC LIMIT :limit"
+        ),
         params,
     ).mappings()
     out = []

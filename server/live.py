@@ -1,0 +1,145 @@
+"""The live channel: PostgreSQL LISTEN/NOTIFY → this worker's SSE clients.
+
+Every worker process runs one listener thread, so a change committed through any worker
+(or any process writing to the database) reaches every client. Event ids are timeline
+ids, so a client that reconnects with ``Last-Event-ID`` is replayed what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from twin.incidents import store
+from twin.incidents.store import LIVE_CHANNEL
+from twin.settings import Settings
+
+log = logging.getLogger("twin.live")
+REPLAY_LIMIT = 5000
+
+
+@dataclass(eq=False)
+class Client:
+    staff: bool
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
+
+
+def sse(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, default=str, ensure_ascii=False)}\n\n"
+
+
+class LiveHub:
+    """Fan-out of committed changes to the SSE clients of this process."""
+
+    def __init__(self, settings: Settings, engine: Engine, loop: asyncio.AbstractEventLoop):
+        self.settings, self.engine, self.loop = settings, engine, loop
+        self.clients: set[Client] = set()
+        self.public_ids: set[int] | None = None  # incidents the public has been shown
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="twin-live", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(timeout=10)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- the listener thread ------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Any]:
+        u = make_url(self.settings.url())
+        return psycopg.connect(
+            host=u.host,
+            port=u.port,
+            user=u.username,
+            password=u.password,
+            dbname=u.database,
+            autocommit=True,
+        )
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self._connect() as conn:
+                    conn.execute(f"LISTEN {LIVE_CHANNEL}")
+                    self._ready.set()
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0, stop_after=1000):
+                            self.loop.call_soon_threadsafe(self._on_notify, note.payload)
+            except Exception as exc:  # noqa: BLE001 - reconnect on any failure
+                log.warning("live listener lost its connection (%s); reconnecting", exc)
+                self._stop.wait(1.0)
+
+    # -- on the event loop ------------------------------------------------------------
+    def _on_notify(self, payload: str) -> None:
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return
+        if self.clients:
+            asyncio.ensure_future(self._deliver([msg]))
+
+    def render(self, msgs: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+        """(staff message, public message or None) per notification; runs in a thread."""
+        out: list[tuple[str, str | None]] = []
+        with self.engine.connect() as conn:
+            if self.public_ids is None:
+                self.public_ids = {
+                    r[0] for r in conn.execute(text("SELECT id FROM incident_public"))
+                }
+            for m in msgs:
+                try:
+                    row = store.get(conn, int(m["incident"]))
+                except Exception:  # noqa: BLE001 - deleted meanwhile: nothing to show
+                    continue
+                eid = int(m["event"])
+                staff_msg = sse(
+                    eid,
+                    "incident",
+                    {"kind": m["kind"], "feature": store.to_feature(row, staff=True)},
+                )
+                public_msg = None
+                if store.is_public(row):
+                    self.public_ids.add(row["id"])
+                    public_msg = sse(
+                        eid,
+                        "incident",
+                        {"kind": m["kind"], "feature": store.to_feature(row, staff=False)},
+                    )
+                elif row["id"] in self.public_ids:
+                    self.public_ids.discard(row["id"])
+                    public_msg = sse(eid, "incident", {"kind": "removed", "id": row["id"]})
+                out.append((staff_msg, public_msg))
+        return out
+
+    async def _deliver(self, msgs: list[dict[str, Any]]) -> None:
+        rendered = await asyncio.to_thread(self.render, msgs)
+        for staff_msg, public_msg in rendered:
+            for c in list(self.clients):
+                text_ = staff_msg if c.staff else public_msg
+                if text_ is not None:
+                    try:
+                        c.queue.put_nowait(text_)
+                    except asyncio.QueueFull:  # a stalled client: drop it, it will reconnect
+                        self.clients.discard(c)
+
+    def replay_since(self, last_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT id, incident_id, kind FROM incident_event WHERE id > :i "
+                    "ORDER BY id LIMIT :n"
+                ),
+                {"i": last_id, "n": REPLAY_LIMIT},
+            )
+            return [{"event": r[0], "incident": r[1], "kind": r[2]} for r in rows]
