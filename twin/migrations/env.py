@@ -4,7 +4,17 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
+import importlib
+
 from twin.models import Base
+
+# every module that declares tables on Base (so autogenerate sees all of them)
+for _mod in ("twin.sensors.models", "twin.scenarios.models"):
+    try:
+        importlib.import_module(_mod)
+    except ModuleNotFoundError as exc:
+        if exc.name != _mod:
+            raise
 
 config = context.config
 target_metadata = Base.metadata
