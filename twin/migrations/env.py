@@ -13,7 +13,7 @@ for _mod in ("twin.sensors.models", "twin.scenarios.models"):
     try:
         importlib.import_module(_mod)
     except ModuleNotFoundError as exc:
-        if exc.name != _mod:
+        if not exc.name or not _mod.startswith(exc.name):
             raise
 
 config = context.config
