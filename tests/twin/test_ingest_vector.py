@@ -1,0 +1,165 @@
+"""Vector import on real PostGIS: districts, repair, reprojection, roads, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.conftest import count
+from twin.errors import InputError
+from twin.ingest.vector import import_vector
+from twin.progress import NullReporter
+
+TABLES = ("admin_area", "building", "facility", "land_cover", "place", "road_segment",
+          "road_node", "utility_node", "utility_edge")
+
+
+def run(engine: Engine, path: Path, layer: str, mapping: dict[str, str] | None = None,
+        file_layer: str | None = None):  # noqa: ANN201
+    with engine.begin() as conn:
+        return import_vector(conn, path, layer, mapping or {}, reporter=NullReporter(),
+                             file_layer=file_layer)
+
+
+def snapshot(engine: Engine) -> dict[str, object]:
+    with engine.connect() as conn:
+        versions = dict(conn.execute(text("SELECT table_name, version FROM table_version")).all())
+    return {"versions": versions, **{t: count(engine, t) for t in TABLES}}
+
+
+def geojson(path: Path, features: list[dict], crs: str | None = None) -> Path:
+    doc: dict = {"type": "FeatureCollection", "features": features}
+    if crs:
+        doc["crs"] = {"type": "name", "properties": {"name": crs}}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def feature(geometry: dict | None, **props: object) -> dict:
+    return {"type": "Feature", "properties": props, "geometry": geometry}
+
+
+def test_districts_become_seven_admin_areas(engine: Engine, danang: Path) -> None:
+    path = danang / "admin" / "danang_districts_2020.geojson"
+    first = run(engine, path, "admin_area")
+    src = "source = 'file:danang_districts_2020'"
+    assert count(engine, "admin_area", src) == 7
+    assert count(engine, "admin_area", f"{src} AND level = 'district'") == 7
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            f"SELECT name_vi, name_en, area_km2, ST_GeometryType(geom) FROM admin_area "
+            f"WHERE {src} AND name_en = 'Hoa Vang'"
+        )).one()
+    assert tuple(row) == ("Huyện Hòa Vang", "Hoa Vang", 737.3, "ST_MultiPolygon")
+    assert first.total("admin_area", "inserted") + first.total("admin_area", "unchanged") == 7
+    second = run(engine, path, "admin_area")
+    assert second.total("admin_area", "inserted") == 0
+    assert second.total("admin_area", "unchanged") == 7
+    assert count(engine, "admin_area", src) == 7
+
+
+def test_bowtie_is_repaired_and_null_geometry_skipped(engine: Engine, tmp_path: Path) -> None:
+    bowtie = {"type": "Polygon", "coordinates": [[
+        [108.2200, 16.0600], [108.2210, 16.0610], [108.2210, 16.0600], [108.2200, 16.0610],
+        [108.2200, 16.0600],
+    ]]}
+    path = geojson(tmp_path / "bowtie.geojson", [
+        feature(bowtie, id="b1", building="house", height="12 m", **{"building:levels": "3;4"}),
+        feature(None, id="b2", building="yes"),
+    ])
+    summary = run(engine, path, "building", {"id": "source_id"})
+    assert summary.total("building", "repaired") == 1
+    assert summary.total("building", "skipped") == 1
+    assert "building: empty or null geometry" in summary.skipped_reasons
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT use, levels, height_m, ST_IsValid(geom), ST_NumGeometries(geom), area_m2 "
+            "FROM building WHERE source = 'file:bowtie' AND source_id = 'b1'"
+        )).one()
+    assert row[:5] == ("house", 4, 12.0, True, 2)
+    assert row[5] > 0
+
+
+def test_projected_file_is_reprojected(engine: Engine, tmp_path: Path) -> None:
+    # EPSG:3857 metres around Hải Châu
+    path = geojson(tmp_path / "merc.geojson", [
+        feature({"type": "Point", "coordinates": [12043000.0, 1811000.0]},
+                name="Bệnh viện Thử", amenity="hospital", beds="120"),
+    ], crs="urn:ogc:def:crs:EPSG::3857")
+    run(engine, path, "facility")
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT kind, name_vi, capacity, ST_X(geom), ST_Y(geom) FROM facility "
+            "WHERE source = 'file:merc'"
+        )).one()
+    assert row[:3] == ("hospital", "Bệnh viện Thử", 120)
+    assert 108.1 < row[3] < 108.3 and 16.0 < row[4] < 16.3
+
+
+def test_pois_and_roads_from_the_extract(engine: Engine, danang: Path) -> None:
+    core = danang / "osm_hai_chau_core"
+    summary = run(engine, core / "pois.geojson", "facility")
+    assert count(engine, "facility", "source = 'file:pois' AND kind = 'hospital'") == 7
+    assert summary.total("facility", "skipped") > 0  # cafés, shops … are not facilities
+    roads = run(engine, core / "danang_hai_chau_core_osm.gpkg", "road_segment",
+                file_layer="roads")
+    src = "source = 'file:danang_hai_chau_core_osm/roads'"
+    assert roads.total("road_segment", "inserted") + roads.total(
+        "road_segment", "unchanged") == count(engine, "road_segment", src)
+    assert count(engine, "road_segment", src) > 1521  # split at junctions
+    with engine.connect() as conn:
+        biggest = conn.execute(text(
+            "SELECT count(*) FROM pgr_connectedComponents('SELECT id, from_node AS source, "
+            "to_node AS target, cost, reverse_cost FROM road_segment WHERE source = "
+            "''file:danang_hai_chau_core_osm/roads''') GROUP BY component ORDER BY 1 DESC LIMIT 1"
+        )).scalar_one()
+    assert biggest >= 0.95 * count(engine, "road_node", src)
+
+
+def test_landuse_kinds(engine: Engine, danang: Path) -> None:
+    path = danang / "osm_landuse_water" / "danang_osm_landuse_water_bbox.geojson"
+    run(engine, path, "land_cover")
+    src = "source = 'file:danang_osm_landuse_water_bbox'"
+    assert count(engine, "land_cover", src) == 1661
+    # 314 natural=water plus reservoirs / basins
+    assert count(engine, "land_cover", f"{src} AND kind = 'water'") >= 314
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_unknown_crs_is_refused(engine: Engine, tmp_path: Path) -> None:
+    import geopandas as gpd
+    import pyogrio
+    from shapely.geometry import Point
+
+    gdf = gpd.GeoDataFrame({"name": ["x"]}, geometry=[Point(108.2, 16.05)], crs=None)
+    path = tmp_path / "nocrs.shp"
+    pyogrio.write_dataframe(gdf, path)
+    assert not path.with_suffix(".prj").exists()
+    before = snapshot(engine)
+    with pytest.raises(InputError, match="unknown CRS"):
+        run(engine, path, "place")
+    assert snapshot(engine) == before
+
+
+def test_bad_mappings_and_files(engine: Engine, danang: Path, tmp_path: Path) -> None:
+    path = danang / "admin" / "danang_districts_2020.geojson"
+    before = snapshot(engine)
+    with pytest.raises(InputError, match=r"'nosuch' is not in .*available fields: name_en"):
+        run(engine, path, "admin_area", {"nosuch": "name_vi"})
+    with pytest.raises(InputError, match="'colour' is not a column of admin_area"):
+        run(engine, path, "admin_area", {"name_en": "colour"})
+    with pytest.raises(InputError, match="unknown target layer"):
+        run(engine, path, "incident")
+    with pytest.raises(InputError, match="not found"):
+        run(engine, tmp_path / "missing.geojson", "building")
+    garbage = tmp_path / "garbage.geojson"
+    garbage.write_text("{ this is not json", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot read garbage.geojson"):
+        run(engine, garbage, "building")
+    with pytest.raises(InputError, match="layer 'nope' not in"):
+        run(engine, danang / "osm_hai_chau_core" / "danang_hai_chau_core_osm.gpkg",
+            "building", file_layer="nope")
+    assert snapshot(engine) == before
