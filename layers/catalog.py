@@ -202,4 +202,5 @@ def check_catalog(conn: Connection, catalog: Catalog) -> list[str]:
 
 def layer_versions(conn: Connection) -> dict[str, int]:
     """Current version of every versioned table (bumped by a trigger on each write)."""
-    return {r[0]: int(r[1]) for r in conn.execute(text("SELECT table_name, version FROM table_version"))}
+    rows = conn.execute(text("SELECT table_name, version FROM table_version"))
+    return {r[0]: int(r[1]) for r in rows}

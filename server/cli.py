@@ -13,8 +13,12 @@ from twin.errors import TwinError
 from twin.settings import Settings
 
 app = typer.Typer(help="Da Nang Twin: the city model, its APIs and viewer.", no_args_is_help=True)
-db_app = typer.Typer(help="The database: managed cluster or TWIN_DATABASE_URL.", no_args_is_help=True)
-import_app = typer.Typer(help="Import real data (each import is one transaction).", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: managed cluster or TWIN_DATABASE_URL.", no_args_is_help=True
+)
+import_app = typer.Typer(
+    help="Import real data (each import is one transaction).", no_args_is_help=True
+)
 layers_app = typer.Typer(help="The layer catalogue (data/layers.yaml).", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -14,7 +14,9 @@ def make_engine(settings: Settings, pool_size: int | None = None) -> Engine:
         settings.url(),
         pool_size=size,
         max_overflow=size,
-        pool_pre_ping=True,
+        # no pre-ping: it costs a round trip per checkout on the hot tile/feature paths;
+        # recycled connections and the pool's invalidation on error cover restarts
+        pool_recycle=1800,
         future=True,
     )
 

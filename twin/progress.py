@@ -12,6 +12,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -44,11 +45,12 @@ class RichReporter:
         return int(self._p.add_task(description, total=total))
 
     def advance(self, task: int, n: float = 1) -> None:
-        self._p.advance(task, n)  # type: ignore[arg-type]
+        self._p.advance(TaskID(task), n)
 
     def done(self, task: int) -> None:
-        t = self._p.tasks[[x.id for x in self._p.tasks].index(task)]  # type: ignore[comparison-overlap]
-        self._p.update(task, completed=t.total if t.total is not None else 1, total=t.total or 1)  # type: ignore[arg-type]
+        tid = TaskID(task)
+        t = next(x for x in self._p.tasks if x.id == tid)
+        self._p.update(tid, completed=t.total if t.total is not None else 1, total=t.total or 1)
 
 
 @contextmanager

@@ -1,0 +1,223 @@
+"""OGC API – Features (Part 1 core + GeoJSON, Part 3 filtering with CQL2 text and JSON).
+
+Handlers are sync: FastAPI runs them in its thread pool with a pooled connection (the
+items handlers take it from the engine themselves, skipping per-request dependencies).
+Every layer the caller's role may not see is absent from ``/collections`` and answers
+404 on every path. Bodies are encoded once, as bytes (features are rendered by
+PostgreSQL; see :mod:`layers.features`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from layers import features as feats
+from layers import features_meta as meta
+from layers.catalog import Catalog, Layer
+from layers.errors import InvalidParameter
+from layers.features_params import parse_format, parse_items_query
+from server.deps import CatalogDep, ConnDep, PrincipalDep, get_principal
+from twin.errors import NotFound
+
+router = APIRouter(tags=["OGC API Features"])
+
+JSON = "application/json"
+CRS84_HEADER = {"Content-Crs": "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"}
+CollectionId = Annotated[str, Path(description="Collection (layer) id, see /collections")]
+Fmt = Annotated[str | None, Query(description="Response format: json")]
+
+
+def _json(doc: Any, media_type: str = JSON) -> Response:
+    return Response(orjson.dumps(doc), media_type=media_type)
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url)
+
+
+def _only_json(f: str | None) -> None:
+    if f is not None and parse_format(f) != "json":
+        raise InvalidParameter(f"f: only json is available here, got {f!r}")
+
+
+def landing(request: Request) -> Response:
+    """The OGC API landing page as JSON."""
+    app = request.app
+    return _json(meta.landing(_base(request), app.title, app.description))
+
+
+@router.get("/", summary="Landing page", response_class=Response)
+def root(request: Request, f: Fmt = None) -> Response:
+    """Landing page: JSON for API clients; browsers asking for HTML get the viewer."""
+    accept = request.headers.get("accept", "")
+    viewer = getattr(request.app.state, "viewer_page", None)
+    if f != "json" and "text/html" in accept and viewer is not None:
+        return viewer(request)  # type: ignore[no-any-return]
+    _only_json(f)
+    return landing(request)
+
+
+@router.get("/conformance", summary="Conformance classes", response_class=Response)
+def conformance(f: Fmt = None) -> Response:
+    """The OGC API conformance classes this server implements."""
+    _only_json(f)
+    return _json(meta.conformance())
+
+
+@router.get("/collections", summary="Collections", response_class=Response)
+def collections(request: Request, conn: ConnDep, catalog: CatalogDep,
+                principal: PrincipalDep, f: Fmt = None) -> Response:
+    """The collections (layers) the caller may see."""
+    _only_json(f)
+    return _json(meta.collections(conn, catalog.visible(principal.role), _base(request)))
+
+
+@router.get("/collections/{collection_id}", summary="One collection", response_class=Response)
+def collection(collection_id: CollectionId, request: Request, conn: ConnDep,
+               catalog: CatalogDep, principal: PrincipalDep, f: Fmt = None) -> Response:
+    """A collection's description: extent, links to items, queryables and tiles."""
+    layer = catalog.get(collection_id, principal.role)
+    _only_json(f)
+    return _json(meta.collection(conn, layer, _base(request)))
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Queryables",
+            response_class=Response)
+def queryables(collection_id: CollectionId, request: Request, catalog: CatalogDep,
+               principal: PrincipalDep, f: Fmt = None) -> Response:
+    """JSON Schema of the properties that filters and sortby may name."""
+    layer = catalog.get(collection_id, principal.role)
+    _only_json(f)
+    return _json(meta.queryables(layer, _base(request)), "application/schema+json")
+
+
+@router.get("/collections/{collection_id}/schema", summary="Feature schema",
+            response_class=Response)
+def schema(collection_id: CollectionId, request: Request, catalog: CatalogDep,
+           principal: PrincipalDep, f: Fmt = None) -> Response:
+    """JSON Schema of the collection's items (GeoJSON Features with typed properties)."""
+    layer = catalog.get(collection_id, principal.role)
+    _only_json(f)
+    return _json(meta.feature_schema(layer, _base(request)), "application/schema+json")
+
+
+def _query_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+            "description": description}
+
+
+# Documented here, parsed by layers.features_params: FastAPI would otherwise validate
+# them on every request only to hand back strings.
+ITEMS_PARAMETERS = [
+    _query_param("bbox", "minx,miny,maxx,maxy in CRS84 degrees"),
+    _query_param("bbox-crs", "CRS84 only"),
+    _query_param("datetime", "Instant or interval start/end ('..' = open); for collections "
+                             "with a time field"),
+    _query_param("limit", "Page size, 1–10000 (default 100)"),
+    _query_param("offset", "Features to skip (the next/prev links carry it)"),
+    _query_param("properties", "Comma list of properties to return"),
+    _query_param("sortby", "Comma list of [+|-]property"),
+    _query_param("ids", "Comma list of feature ids"),
+    _query_param("filter", "CQL2 filter (see /collections/{collectionId}/queryables)"),
+    {**_query_param("filter-lang", "Language of filter"),
+     "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"],
+                "default": "cql2-text"}},
+    _query_param("filter-crs", "CRS84 only"),
+    {**_query_param("f", "Response format (or Accept: text/csv)"),
+     "schema": {"type": "string", "enum": ["json", "csv"]}},
+]
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="Features",
+    response_class=Response,
+    responses={200: {"content": {feats.GEOJSON: {}, "text/csv": {}}}},
+    openapi_extra={"parameters": ITEMS_PARAMETERS},
+)
+def items(collection_id: CollectionId, request: Request) -> Response:
+    """Features of a collection, filtered and paged (GeoJSON or CSV).
+
+    Any declared property may also be given as ``property=value`` (equality).
+    Unknown parameters are refused with 400.
+    """
+    # The hot path: no per-request dependencies (FastAPI runs each sync dependency in
+    # its own thread-pool hop); the same catalogue, principal rule and connection pool.
+    layer = _layer(request, collection_id)
+    q = parse_items_query(layer, request.query_params.multi_items(),
+                          request.headers.get("accept"))
+    with request.app.state.engine.connect() as conn:
+        if q.format == "csv":
+            body, has_next = feats.items_csv(conn, layer, q)
+        else:
+            page = feats.items(conn, layer, q)
+    if q.format == "csv":
+        headers = {"Content-Disposition": f'inline; filename="{layer.id}.csv"'}
+        if has_next:
+            headers["Link"] = f'<{_page_url(request, q.offset + q.limit)}>; rel="next"'
+        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+    links = _item_links(request, layer.id, q.offset, q.limit, page.has_next)
+    return Response(feats.feature_collection(page, links), media_type=feats.GEOJSON,
+                    headers=CRS84_HEADER)
+
+
+@router.get("/collections/{collection_id}/items/{fid}", summary="One feature",
+            response_class=Response,
+            responses={200: {"content": {feats.GEOJSON: {}}}})
+def item(collection_id: CollectionId, fid: str, request: Request, f: Fmt = None) -> Response:
+    """One feature by id (404 when absent)."""
+    layer = _layer(request, collection_id)
+    _only_json(f)
+    try:
+        n = int(fid)
+    except ValueError:
+        n = None
+    text = None
+    if n is not None and -2**63 <= n < 2**63:
+        with request.app.state.engine.connect() as conn:
+            text = feats.feature(conn, layer, n)
+    if text is None:
+        raise NotFound(f"feature {fid!r} not found in collection {layer.id!r}")
+    base = _base(request)
+    links = [
+        {"href": str(request.url), "rel": "self", "type": feats.GEOJSON},
+        {"href": f"{base}collections/{layer.id}", "rel": "collection", "type": JSON},
+    ]
+    return Response(feats.feature_document(text, links), media_type=feats.GEOJSON,
+                    headers=CRS84_HEADER)
+
+
+def _layer(request: Request, collection_id: str) -> Layer:
+    """The layer, or 404 when unknown or not visible to the caller."""
+    catalog: Catalog = request.app.state.catalog
+    return catalog.get(collection_id, get_principal(request).role)
+
+
+def _page_url(request: Request, offset: int) -> str:
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
+    if offset:
+        pairs.append(("offset", str(offset)))
+    url = request.url.remove_query_params(list(request.query_params.keys()))
+    return f"{url}?{urlencode(pairs)}" if pairs else str(url)
+
+
+def _item_links(request: Request, layer_id: str, offset: int, limit: int,
+                has_next: bool) -> list[dict[str, Any]]:
+    base = _base(request)
+    links: list[dict[str, Any]] = [
+        {"href": str(request.url), "rel": "self", "type": feats.GEOJSON, "title": "This page"},
+        {"href": f"{base}collections/{layer_id}", "rel": "collection", "type": JSON,
+         "title": "The collection"},
+    ]
+    if has_next:
+        links.append({"href": _page_url(request, offset + limit), "rel": "next",
+                      "type": feats.GEOJSON, "title": "Next page"})
+    if offset > 0:
+        links.append({"href": _page_url(request, max(0, offset - limit)), "rel": "prev",
+                      "type": feats.GEOJSON, "title": "Previous page"})
+    return links
