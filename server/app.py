@@ -59,7 +59,7 @@ def _optional_routers() -> list:  # type: ignore[type-arg]
 
     routers = []
     for name in ("auth", "features", "tiles", "search", "area", "incidents", "open311",
-                 "warnings", "live", "analysis", "viewer"):
+                 "warnings", "live", "analysis", "raster", "scenarios", "sta", "alarms", "viewer"):
         try:
             mod = importlib.import_module(f"server.routes.{name}")
         except ModuleNotFoundError as exc:

@@ -1,0 +1,169 @@
+"""What-if scenarios for staff: a flood at a water level, road closures, utility
+outages; stored so they can be reopened and compared."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from server.deps import ConnDep, SettingsDep, StaffDep
+from twin.errors import InputError
+from twin.scenarios import closure, outage, store
+from twin.scenarios.flood_scenario import FloodParams, flood_features, run_flood
+
+router = APIRouter(prefix="/scenarios", tags=["scenarios"])
+
+Include = Annotated[str | None, Query(description="comma list: features, geometry")]
+
+
+class FloodIn(BaseModel):
+    water_level_m: float | None = Field(
+        default=None, description="water surface, metres above mean sea level (0…1000)")
+    rise_m: float | None = Field(
+        default=None, description="or a rise over the reference: the sea (0 m), or the "
+        "lowest ground under the seeds")
+    seeds: list[list[float]] | None = Field(
+        default=None, description="source points [[lon, lat], …]; default: the sea")
+    dem: str | None = Field(default=None, description="registered DEM (default: the newest)")
+    impassable_depth_m: float = Field(default=0.3, description="roads deeper are impassable")
+    name: str | None = None
+    save: bool = True
+    public: bool = Field(default=False, description="depth tiles visible to everyone")
+    incident_id: int | None = Field(
+        default=None, description="the flood incident this scenario belongs to (for /ops)")
+
+
+class ClosureIn(BaseModel):
+    segment_ids: list[int] | None = Field(default=None, description="road segments to close")
+    scenario_id: int | None = Field(
+        default=None, description="or a flood scenario: close its impassable roads")
+    points: list[list[float]] | None = Field(
+        default=None, description="[[lon, lat], …] to compare drive times from (default: "
+        "ends of the closed segments)")
+    samples: int = Field(default=4, description="sample points when none are given")
+    name: str | None = None
+    save: bool = True
+
+
+class OutageIn(BaseModel):
+    edge_id: int | None = Field(default=None, description="a burst main or cut cable")
+    node_id: int | None = Field(default=None, description="a failed transformer or device")
+    name: str | None = None
+    save: bool = True
+
+
+def _include(value: str | None) -> set[str]:
+    parts = {p.strip() for p in (value or "").split(",") if p.strip()}
+    unknown = parts - {"features", "geometry"}
+    if unknown:
+        raise InputError(f"include takes features and/or geometry, not {', '.join(unknown)}")
+    return parts
+
+
+def _created(answer: dict[str, Any], response: Response) -> dict[str, Any]:
+    if answer.get("id") is not None:
+        response.status_code = 201
+        response.headers["Location"] = f"/scenarios/{answer['id']}"
+    return answer
+
+
+@router.post("/flood", status_code=200)
+def flood(
+    body: FloodIn, conn: ConnDep, settings: SettingsDep, who: StaffDep, response: Response,
+    include: Include = None,
+) -> dict[str, Any]:
+    """Flood the DEM to a water level from the sea (or seed points) and report what is
+    affected: flooded area, buildings, roads (impassable above a depth), facilities,
+    people. Depth tiles: ``links.tiles``."""
+    inc = _include(include)
+    seeds = tuple(tuple(s) for s in body.seeds) if body.seeds is not None else None
+    for s in seeds or ():
+        if len(s) != 2:
+            raise InputError("seeds must be [lon, lat] pairs")
+    params = FloodParams(
+        water_level_m=body.water_level_m, rise_m=body.rise_m,
+        seeds=seeds,  # type: ignore[arg-type]
+        dem=body.dem, impassable_depth_m=body.impassable_depth_m, name=body.name,
+        incident_id=body.incident_id,
+    )
+    with conn.begin():
+        answer = run_flood(conn, settings, params, created_by=who.username, save=body.save,
+                           public=body.public, features="features" in inc)
+        if "geometry" in inc and answer.get("id") is not None:
+            answer["geometry"] = store.get(conn, answer["id"])["geometry"]
+    return _created(answer, response)
+
+
+@router.post("/closure", status_code=200)
+def close_roads(
+    body: ClosureIn, conn: ConnDep, who: StaffDep, response: Response
+) -> dict[str, Any]:
+    """Close road segments (or a flood's impassable roads): what is cut off, which
+    buildings lose access to a hospital, drive times to hospitals and fire stations
+    before and after. ``features`` is GeoJSON for the map."""
+    with conn.begin():
+        answer = closure.run_closure(
+            conn, segment_ids=body.segment_ids, scenario_id=body.scenario_id,
+            points=body.points, samples=body.samples, name=body.name,
+            created_by=who.username, save=body.save,
+        )
+    return _created(answer, response)
+
+
+@router.post("/outage", status_code=200)
+def utility_outage(
+    body: OutageIn, conn: ConnDep, who: StaffDep, response: Response
+) -> dict[str, Any]:
+    """A burst main or failed device: the valves or switches that isolate it, the
+    isolated section, and the buildings that lose service."""
+    with conn.begin():
+        answer = outage.run_outage(conn, edge_id=body.edge_id, node_id=body.node_id,
+                                   name=body.name, created_by=who.username, save=body.save)
+    return _created(answer, response)
+
+
+@router.get("")
+def list_scenarios(
+    conn: ConnDep,
+    who: StaffDep,
+    kind: str | None = None,
+    incident_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Stored scenarios, newest first (summaries, no geometry); ``incident_id`` gives the
+    floods run for an incident (the /ops flood layer)."""
+    return store.list_(conn, kind, limit, offset, incident_id)
+
+
+@router.get("/compare")
+def compare(
+    conn: ConnDep, who: StaffDep, a: Annotated[int, Query()], b: Annotated[int, Query()]
+) -> dict[str, Any]:
+    """Two scenarios side by side: each figure with its change (b − a), the buildings
+    affected in only one, and for two floods the area flooded in only one."""
+    return store.compare(conn, a, b)
+
+
+@router.get("/{scenario_id}")
+def get_scenario(
+    scenario_id: int, conn: ConnDep, settings: SettingsDep, who: StaffDep,
+    include: Include = None,
+) -> dict[str, Any]:
+    """A stored scenario with its summary and, for a flood, the flooded area (GeoJSON
+    MultiPolygon); ``include=features`` adds the affected buildings and roads."""
+    inc = _include(include)
+    answer = store.get(conn, scenario_id)
+    if "features" in inc and answer["kind"] == "flood":
+        answer["features"] = flood_features(conn, settings, scenario_id)
+    return answer
+
+
+@router.delete("/{scenario_id}", status_code=204)
+def delete_scenario(scenario_id: int, conn: ConnDep, who: StaffDep) -> Response:
+    """Delete a scenario and its depth raster."""
+    with conn.begin():
+        store.delete(conn, scenario_id)
+    return Response(status_code=204)

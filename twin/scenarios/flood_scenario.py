@@ -1,0 +1,195 @@
+"""Run a flood scenario end to end: fill the DEM, trace the polygon, store the scenario,
+find what is affected, write the depth COG.
+
+The caller owns the transaction; an unsaved run (``save=False``) is rolled back to a
+savepoint and writes no file.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from twin.errors import InputError
+from twin.scenarios import flood, impact, store
+from twin.scenarios.terrain import load_dem, resolve_dem
+from twin.settings import Settings
+
+
+@dataclass(frozen=True)
+class FloodParams:
+    """What a planner asks: a level (absolute, or a rise over the reference), optional
+    seed points (lon, lat in EPSG:4326), the DEM by name, the depth (m) above which a road
+    is impassable."""
+
+    water_level_m: float | None = None
+    rise_m: float | None = None
+    seeds: tuple[tuple[float, float], ...] | None = None
+    dem: str | None = None
+    impassable_depth_m: float = 0.3
+    name: str | None = None
+    incident_id: int | None = None
+
+    def check(self) -> None:
+        flood.check_level(self.water_level_m, self.rise_m)
+        if not 0 < self.impassable_depth_m <= 10:
+            raise InputError("impassable_depth_m must be between 0 and 10 metres")
+        for s in self.seeds or ():
+            if len(s) != 2 or not (-180 <= s[0] <= 180 and -90 <= s[1] <= 90):
+                raise InputError(f"seed {list(s)} is not a [lon, lat] pair")
+
+
+def run_flood(
+    conn: Connection,
+    settings: Settings,
+    p: FloodParams,
+    *,
+    created_by: str | None = None,
+    save: bool = True,
+    public: bool = False,
+    features: bool = False,
+) -> dict[str, Any]:
+    """Compute, store and summarise a flood.
+
+    Returns
+    -------
+    dict
+        The scenario as ``store.public_view`` answers it (``id`` None when not saved),
+        plus ``features`` (a GeoJSON FeatureCollection of affected buildings and roads)
+        when asked. ``summary.timing_ms`` says where the time went.
+    """
+    t0 = time.perf_counter()
+    p.check()
+    ref = resolve_dem(conn, p.dem)
+    dem = load_dem(ref.path)
+    t_load = time.perf_counter()
+    grid = flood.fill(dem, water_level_m=p.water_level_m, rise_m=p.rise_m,
+                      seeds=list(p.seeds) if p.seeds else None)
+    t_fill = time.perf_counter()
+    # the depth COG gets its final name once the scenario has its id
+    pending = settings.terrain_dir / "scenarios" / f".flood-{uuid.uuid4().hex}.tif"
+    params = {
+        "water_level_m": p.water_level_m, "rise_m": p.rise_m,
+        "seeds": [list(s) for s in p.seeds] if p.seeds else None, "dem": ref.name,
+        "impassable_depth_m": p.impassable_depth_m,
+    }
+    if p.incident_id is not None:
+        params["incident_id"] = store.check_incident(conn, p.incident_id)
+    pieces = impact.as_wkb(flood.pieces(grid))
+    t_poly = time.perf_counter()
+    # while the database works: roads and facilities on a second connection, the display
+    # outline and the depth COG in worker threads
+    pool = ThreadPoolExecutor(max_workers=3)
+    side = pool.submit(_roads_and_facilities, conn.engine, pieces, grid, p.impassable_depth_m,
+                       features)
+    outline = pool.submit(flood.polygon, grid) if save else None
+    cog = pool.submit(flood.write_depth, grid, pending) if save and grid.cells else None
+    nested = conn.begin_nested()
+    final = None
+    try:
+        sid = store.insert(conn, "flood", params, name=p.name, created_by=created_by,
+                           public=public)
+        b = impact.buildings(conn, pieces, features=features)
+        r, f = side.result()
+        t_db = time.perf_counter()
+        geom = outline.result() if outline else None
+        path = None
+        if cog is not None:
+            cog.result()
+            final = pending.with_name(f"flood_{sid}.tif")
+            pending.replace(final)
+            path = str(final.resolve())
+        t_end = time.perf_counter()
+        summary = _summary(grid, ref.name, b, r, f)
+        summary["timing_ms"] = {
+            "dem": _ms(t0, t_load), "fill": _ms(t_load, t_fill), "pieces": _ms(t_fill, t_poly),
+            "database": _ms(t_poly, t_db), "outline_and_raster_wait": _ms(t_db, t_end),
+            "total": _ms(t0, t_end),
+        }
+        store.finish(conn, sid, summary, path, geom_wkb=geom.wkb if geom is not None else None)
+        row = store.get_row(conn, sid)
+    except BaseException:
+        nested.rollback()
+        if final is not None:
+            final.unlink(missing_ok=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        pending.unlink(missing_ok=True)
+    if save:
+        nested.commit()
+        answer = store.public_view(row)
+    else:
+        nested.rollback()
+        answer = store.public_view({**row, "id": None, "raster_path": None})
+        answer["links"] = {}
+    if features:
+        feats = [_tag(x, "building") for x in b.get("features", [])]
+        feats += [_tag(x, "road") for x in r.get("features", [])]
+        answer["features"] = {"type": "FeatureCollection", "features": feats}
+    return answer
+
+
+def _roads_and_facilities(
+    engine: Engine, pieces: list[bytes], grid: flood.FloodGrid, depth_m: float, features: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    with engine.connect() as other:
+        return (impact.roads(other, pieces, grid, depth_m, features=features),
+                impact.facilities(other, pieces, grid))
+
+
+def _summary(
+    grid: flood.FloodGrid, dem: str, b: dict[str, Any], r: dict[str, Any], f: dict[str, Any]
+) -> dict[str, Any]:
+    depth = grid.depth[grid.flooded]
+    return {
+        "dem": dem,
+        "water_level_m": round(grid.level_m, 3),
+        "reference_m": round(grid.reference_m, 3),
+        "source": grid.seeds,
+        "flooded_area_km2": round(grid.area_km2(), 4),
+        "flooded_cells": grid.cells,
+        "max_depth_m": round(float(depth.max()), 2) if depth.size else 0.0,
+        "mean_depth_m": round(float(depth.mean()), 2) if depth.size else 0.0,
+        "buildings": {k: v for k, v in b.items() if k not in ("features", "_ids")},
+        "roads": {k: v for k, v in r.items() if k not in ("features", "_impassable_ids")},
+        "facilities": f,
+        "population": b["population"],
+        "notes": [flood.sea_level_note(), *grid.notes],
+        # complete id lists for closures and comparisons; never answered
+        "_building_ids": b["_ids"],
+        "_impassable_ids": r["_impassable_ids"],
+    }
+
+
+def _tag(feature: dict[str, Any], layer: str) -> dict[str, Any]:
+    feature["properties"]["layer"] = layer
+    return feature
+
+
+def _ms(a: float, b: float) -> float:
+    return round((b - a) * 1000, 1)
+
+
+def flood_features(conn: Connection, settings: Settings, scenario_id: int) -> dict[str, Any]:
+    """The buildings and roads a stored flood touches, as one GeoJSON FeatureCollection
+    (property ``layer``: building | road), recomputed from its parameters."""
+    row = store.get_row(conn, scenario_id)
+    if row["kind"] != "flood":
+        raise InputError(f"scenario {scenario_id} is not a flood")
+    p = row["params"]
+    ref = resolve_dem(conn, p.get("dem"))
+    grid = flood.fill(load_dem(ref.path), water_level_m=p.get("water_level_m"),
+                      rise_m=p.get("rise_m"),
+                      seeds=[tuple(s) for s in p["seeds"]] if p.get("seeds") else None)
+    pieces = impact.as_wkb(flood.pieces(grid))
+    b = impact.buildings(conn, pieces, features=True)
+    r = impact.roads(conn, pieces, grid, float(p.get("impassable_depth_m", 0.3)), features=True)
+    feats = [_tag(x, "building") for x in b["features"]]
+    feats += [_tag(x, "road") for x in r["features"]]
+    return {"type": "FeatureCollection", "features": feats}
