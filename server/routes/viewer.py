@@ -1,0 +1,118 @@
+"""The viewer: HTML pages built with pydeck, their static files, the caller's catalogue.
+
+Pages: ``/`` (and ``/map``) the public map, ``/plan`` the planner view, ``/ops`` the
+emergency console, ``/signin``. The pages themselves carry only public layers; the
+browser asks ``/viewer/layers`` with its bearer token for what the signed-in role may
+see. ``/static`` serves ``web/static`` (deck.gl from pydeck's wheel, the MVT worker and
+maplibre's css from npm, our glue): nothing is loaded from another host.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+
+from layers.access import is_staff
+from layers.catalog import Catalog, Layer
+from server.deps import CatalogDep, PrincipalDep
+from web.pages import Page, render_map_page, render_signin_page
+
+router = APIRouter(tags=["viewer"])
+
+_static = StaticFiles(packages=[("web", "static")])
+_NO_STORE = {"Cache-Control": "no-cache"}
+
+
+def layer_json(layer: Layer) -> dict[str, Any]:
+    """What the viewer needs of a catalogue layer (no table names or SQL)."""
+    return {
+        "id": layer.id,
+        "title": layer.title.model_dump(),
+        "description": layer.description,
+        "geometry_type": layer.geometry_type,
+        "access": layer.access,
+        "basemap": layer.basemap,
+        "minzoom": layer.minzoom,
+        "maxzoom": layer.maxzoom,
+        "time_field": layer.time_field,
+        "time_end_field": layer.time_end_field,
+        "live": layer.live,
+        "properties": [
+            {"name": p.name, "type": p.type, "title": p.title.model_dump() if p.title else None}
+            for p in layer.properties
+        ],
+        "style": layer.style,
+    }
+
+
+def visible_layers(catalog: Catalog, role: str | None) -> list[dict[str, Any]]:
+    return [layer_json(lyr) for lyr in catalog.visible(role)]
+
+
+@lru_cache(maxsize=16)
+def _page_cached(page: Page, layers_key: str) -> str:
+    return render_map_page(page, json.loads(layers_key))
+
+
+def _page(request: Request, page: Page) -> HTMLResponse:
+    catalog: Catalog = request.app.state.catalog
+    layers = visible_layers(catalog, None)
+    html = _page_cached(page, json.dumps(layers, sort_keys=True, ensure_ascii=False))
+    return HTMLResponse(html, headers=_NO_STORE)
+
+
+def viewer_page(request: Request) -> Response:
+    """The public map; the features landing page answers browsers with it."""
+    return _page(request, "map")
+
+
+@router.get("/", include_in_schema=False)
+def home(request: Request) -> Response:
+    # Only reached when no earlier router (the OGC landing page) claims "/".
+    return viewer_page(request)
+
+
+@router.get("/map", include_in_schema=False)
+def map_page(request: Request) -> Response:
+    return _page(request, "map")
+
+
+@router.get("/plan", include_in_schema=False)
+def plan_page(request: Request) -> Response:
+    return _page(request, "plan")
+
+
+@router.get("/ops", include_in_schema=False)
+def ops_page(request: Request) -> Response:
+    return _page(request, "ops")
+
+
+@router.get("/signin", include_in_schema=False)
+def signin_page() -> Response:
+    return HTMLResponse(render_signin_page(), headers=_NO_STORE)
+
+
+@router.get("/viewer/layers")
+def viewer_layers(catalog: CatalogDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The layers the caller's role may see, with titles, properties and style hints."""
+    return {
+        "role": principal.role or "anonymous",
+        "staff": is_staff(principal.role),
+        "layers": visible_layers(catalog, principal.role),
+    }
+
+
+@router.api_route("/static/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+async def static(path: str, request: Request) -> Response:
+    """Files of ``web/static`` (a route, not a mount: routers cannot carry mounts)."""
+    response = await _static.get_response(path, request.scope)
+    if path.startswith("vendor/"):
+        response.headers["Cache-Control"] = "public, max-age=86400"
+    else:
+        response.headers["Cache-Control"] = "no-cache"
+    return response

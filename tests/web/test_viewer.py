@@ -1,0 +1,145 @@
+"""The public map in a real browser: offline, drawn, pickable, searchable, bilingual."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+from tests.web.city import HAI_CHAU_WARD, LANDMARK
+from web.pages import BACKGROUND
+
+# the landmark building, close and from above; the 3D look is from z15
+CLOSE = f"#16.5/{LANDMARK[1]}/{LANDMARK[0]}/0/0"
+TILTED = f"#16/{LANDMARK[1] - 0.002}/{LANDMARK[0]}/20/50"
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def map_area(img: np.ndarray) -> np.ndarray:
+    """The part of the screenshot right of the layer panel and below the top bar."""
+    return img[70:, 290:]
+
+
+def not_background(img: np.ndarray, tol: int = 12) -> np.ndarray:
+    return np.abs(img - np.array(BACKGROUND)).max(axis=2) > tol
+
+
+def test_map_loads_offline_and_draws_the_city(visit):
+    visit.goto("/" + TILTED)
+    img = pixels(visit.shot("map"))
+    visit.check()
+    tiles = [u for u in visit.requests if "/tiles/" in u]
+    assert any("buildings" in u and u.endswith(".mvt") for u in tiles), tiles
+    assert any(u.endswith("/static/vendor/deckgl-bundle.js") for u in visit.requests)
+    # buildings (extruded at this zoom) cover a good part of the map, in their own colours
+    drawn = not_background(map_area(img))
+    assert drawn.mean() > 0.25, f"only {drawn.mean():.0%} of the map is drawn"
+    x, y = visit.project(*LANDMARK)
+    patch = img[int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4]
+    assert not_background(patch).all(), "no building drawn where the landmark stands"
+    # the layer panel lists public layers only, titled in Vietnamese by default
+    assert visit.page.locator("#lyr-buildings").is_checked()
+    assert visit.page.inner_text("label[for=lyr-buildings]") == "Công trình"
+    assert visit.page.evaluate("document.documentElement.lang") == "vi"
+
+
+def test_layer_toggle_changes_what_is_drawn(visit):
+    visit.goto("/" + CLOSE)
+    before = map_area(pixels(visit.page.screenshot()))
+    visit.page.click("label[for=lyr-buildings]")
+    assert not visit.page.locator("#lyr-buildings").is_checked()
+    visit.idle()
+    after = map_area(pixels(visit.page.screenshot()))
+    changed = (np.abs(before - after).max(axis=2) > 20).mean()
+    assert changed > 0.15, f"hiding buildings changed only {changed:.1%} of the map"
+    x, y = visit.project(*LANDMARK)
+    assert visit.page.evaluate("([x, y]) => twinViewer.pickAt(x, y)", [x, y]) is None or \
+        visit.page.evaluate("([x, y]) => twinViewer.pickAt(x, y).layer", [x, y]) != "buildings"
+    visit.page.keyboard.press("Space")  # the checkbox still has focus: keyboard toggles back
+    assert visit.page.locator("#lyr-buildings").is_checked()
+    visit.idle()
+    again = map_area(pixels(visit.page.screenshot()))
+    assert (np.abs(before - again).max(axis=2) > 20).mean() < 0.02
+    visit.check()
+
+
+def test_click_a_building_shows_its_attributes_in_both_languages(visit):
+    visit.goto("/" + CLOSE)
+    x, y = visit.project(*LANDMARK)
+    visit.page.wait_for_function(
+        "([x, y]) => (twinViewer.pickAt(x, y) || {}).layer === 'buildings'", arg=[x, y])
+    visit.page.mouse.click(x, y)
+    panel = visit.page.locator("#info-panel")
+    panel.wait_for(state="visible")
+    visit.page.wait_for_function(
+        "document.querySelector('#info-body').innerText.includes('Tòa nhà Thử nghiệm')")
+    text = panel.inner_text()
+    for label in ("Chiều cao (m)", "Height (m)", "Số tầng", "Levels", "Địa chỉ", "Address"):
+        assert label in text, label
+    assert "60" in visit.page.inner_text("[data-prop=height_m] dd")
+    assert "1 Bạch Đằng" in text
+    visit.shot("map-attributes")
+    # English, remembered across a reload
+    visit.page.click("button[data-lang=en]")
+    assert visit.page.inner_text("[data-prop=height_m] dt span[lang=en]") == "Height (m)"
+    assert visit.page.inner_text("label[for=lyr-buildings]") == "Buildings"
+    visit.page.reload()
+    visit.idle()
+    assert visit.page.evaluate("document.documentElement.lang") == "en"
+    assert visit.page.inner_text("#layers-h") == "Map layers"
+    visit.page.click("button[data-lang=vi]")
+    assert visit.page.inner_text("#layers-h") == "Lớp bản đồ"
+    visit.check()
+
+
+def test_search_without_diacritics_flies_to_the_ward(visit):
+    visit.goto("/#14/16.03/108.26/0/0")
+    start = visit.view()
+    box = visit.page.locator("#search-input")
+    box.fill("benh vien")
+    visit.page.wait_for_selector("#search-results li[role=option]")
+    assert "Bệnh viện Đà Nẵng" in visit.page.inner_text("#search-results")
+    box.fill("Hai Chau")
+    visit.page.wait_for_function(
+        "document.querySelector('#search-results').innerText.includes('Hải Châu')")
+    options = visit.page.locator("#search-results li[role=option]")
+    assert options.count() >= 2
+    assert box.get_attribute("aria-expanded") == "true"
+    assert options.first.get_attribute("aria-selected") == "true"
+    assert "phường" in options.first.inner_text()  # the ward in force comes first
+    box.press("Enter")
+    visit.page.wait_for_function(
+        "(c) => { const v = twinViewer.getViewState();"
+        " return Math.abs(v.longitude - c[0]) < 0.004 && Math.abs(v.latitude - c[1]) < 0.004; }",
+        arg=list(HAI_CHAU_WARD), timeout=20_000)
+    visit.idle()
+    end = visit.view()
+    moved = math.hypot(end["longitude"] - start["longitude"], end["latitude"] - start["latitude"])
+    assert moved > 0.03
+    assert visit.page.locator("#info-panel").is_visible()
+    assert "Hai Chau Ward" in visit.page.inner_text("#info-body")
+    visit.shot("map-search")
+    visit.check()
+
+
+def test_anonymous_visitor_cannot_see_or_fetch_staff_layers(visit):
+    visit.goto("/map")  # the public map also answers at /map, opening on Đà Nẵng
+    v = visit.view()
+    assert abs(v["longitude"] - 108.21) < 0.01 and abs(v["latitude"] - 16.06) < 0.01
+    assert 12 <= v["zoom"] <= 14
+    ids = visit.page.evaluate("twinViewer.layerIds()")
+    assert "buildings" in ids and "water_network" not in ids and "utility_nodes" not in ids
+    assert visit.page.locator("#lyr-water_network").count() == 0
+    api = visit.page.request
+    assert api.get(visit.base + "/tiles/water_network/15/26233/14902.mvt").status == 404
+    assert api.get(visit.base + "/tiles/buildings,water_network/15/26233/14902.mvt").status == 404
+    assert api.get(visit.base + "/tiles/buildings/15/26233/14902.mvt").status == 200
+    body = api.get(visit.base + "/viewer/layers").json()
+    assert body["role"] == "anonymous"
+    assert {lyr["id"] for lyr in body["layers"]}.isdisjoint({"water_network", "utility_nodes"})
+    visit.check()

@@ -1,0 +1,135 @@
+// Map labels: place names, main road names and facility names from the loaded tiles,
+// drawn in one text layer above everything (so no tile paints over another tile's
+// label), with overlapping labels dropped, most important first.
+(function () {
+  "use strict";
+  const T = window.Twin, V = T.viewer, S = T.style, D = window.deck;
+
+  const VI = "àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ";
+  let ascii = "";
+  for (let i = 32; i < 127; i++) ascii += String.fromCharCode(i);
+  // One fixed character set (Vietnamese included): one font atlas, built once.
+  const CHARSET = ascii + VI + VI.toUpperCase() + "–—·’‘“”…²°";
+  const MAIN_ROADS = { motorway: 0, trunk: 1, primary: 2, secondary: 3 };
+
+  // tile-local [0..1] coordinates (y down) → lon/lat degrees
+  function lngLat(tile, c) {
+    if (Math.abs(c[0]) > 1.5 || Math.abs(c[1]) > 1.5) return [c[0], c[1]];
+    const { x, y, z } = tile.index, n = Math.pow(2, z);
+    const lat = Math.atan(Math.sinh(Math.PI * (1 - (2 * (y + c[1])) / n))) * 180 / Math.PI;
+    return [((x + c[0]) / n) * 360 - 180, lat];
+  }
+  function name(layer, p) {
+    const key = S.label(layer) || (p.name_vi !== undefined ? "name_vi" : "name");
+    let s = p[key];
+    if (T.lang === "en") s = p.name_en || p[key.replace(/_vi$/, "_en")] || s;
+    return s ? String(s).normalize("NFC") : "";
+  }
+  // the middle of the longest segment of each named main road in the tile
+  function roadLabels(tile, feats, out) {
+    const best = new Map();
+    for (const f of feats) {
+      const p = f.properties;
+      if (!(p.road_class in MAIN_ROADS) || f.geometry.type !== "LineString") continue;
+      const text = T.lang === "en" ? p.name_en || p.name : p.name;
+      if (!text) continue;
+      const c = f.geometry.coordinates;
+      for (let i = 1; i < c.length; i++) {
+        const len = Math.hypot(c[i][0] - c[i - 1][0], c[i][1] - c[i - 1][1]);
+        const cur = best.get(text);
+        if (!cur || len > cur.len) best.set(text, { len, a: c[i - 1], b: c[i], f, text });
+      }
+    }
+    for (const { a, b, f, text } of best.values()) {
+      const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+      out.push({ pos: lngLat(tile, mid), dir: [lngLat(tile, a), lngLat(tile, b)], text: text.normalize("NFC"),
+        size: 12, prio: 10 + MAIN_ROADS[f.properties.road_class], color: [90, 70, 50, 255],
+        properties: f.properties, id: f.id });
+    }
+  }
+  const tileCache = new WeakMap();
+  function tileLabels(tile, key) {
+    const hit = tileCache.get(tile.content);
+    if (hit && hit.key === key) return hit.labels;
+    const out = [], z = tile.index.z;
+    const groups = {};
+    for (const f of tile.content) (groups[f.properties.layerName] || (groups[f.properties.layerName] = [])).push(f);
+    for (const layer of V.layers) {
+      const feats = groups[layer.id];
+      if (!feats || !V.enabled.has(layer.id)) continue;
+      if (layer.id === "roads" && z >= 14) roadLabels(tile, feats, out);
+      if (S.kind(layer) !== "point") continue;
+      const labelled = Boolean(S.label(layer));
+      if (!labelled && z < 15) continue;
+      for (const f of feats) {
+        const text = name(layer, f.properties);
+        if (!text || f.geometry.type !== "Point") continue;
+        const rank = Number(f.properties.rank) || 3;
+        out.push({ pos: lngLat(tile, f.geometry.coordinates), text, properties: f.properties, id: f.id,
+          size: labelled ? Math.max(12, 20 - 2.5 * rank) : 11, prio: labelled ? rank : 20,
+          minZoom: labelled ? rank + 10 : 15, offset: labelled ? [0, 0] : [0, -14],
+          color: labelled ? [35, 35, 45, 255] : [80, 80, 90, 255] });
+      }
+    }
+    tileCache.set(tile.content, { key, labels: out });
+    return out;
+  }
+
+  // Greedy placement: keep a label when its box overlaps none kept before it.
+  function place(cands) {
+    const vp = V.deck.viewManager && V.deck.getViewports()[0];
+    if (!vp) return [];
+    cands.sort((a, b) => a.prio - b.prio || b.size - a.size);
+    const kept = [], boxes = [], seen = new Set();
+    for (const c of cands) {
+      if (c.minZoom && vp.zoom < c.minZoom - 0.5) continue;
+      const [x, y] = vp.project(c.pos);
+      if (x < -50 || y < -20 || x > vp.width + 50 || y > vp.height + 20) continue;
+      const dup = c.text + "|" + Math.round(x / 150) + "|" + Math.round(y / 150);
+      if (seen.has(dup)) continue;
+      let angle = 0;
+      if (c.dir) {
+        const p = vp.project(c.dir[0]), q = vp.project(c.dir[1]);
+        angle = (Math.atan2(-(q[1] - p[1]), q[0] - p[0]) * 180) / Math.PI;
+        if (angle > 90) angle -= 180;
+        if (angle < -90) angle += 180;
+      }
+      const w = c.text.length * c.size * 0.58 + 6, h = c.size + 6, rad = (angle * Math.PI) / 180;
+      const bw = Math.abs(w * Math.cos(rad)) + Math.abs(h * Math.sin(rad));
+      const bh = Math.abs(w * Math.sin(rad)) + Math.abs(h * Math.cos(rad));
+      const cx = x + (c.offset ? c.offset[0] : 0), cy = y + (c.offset ? c.offset[1] : 0);
+      const box = [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2];
+      if (boxes.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1])) continue;
+      boxes.push(box);
+      seen.add(dup);
+      kept.push(Object.assign({}, c, { angle }));
+    }
+    return kept;
+  }
+
+  let timer = null;
+  V.updateLabels = function () {
+    clearTimeout(timer);
+    V.labelsPending = true;
+    timer = setTimeout(() => {
+      V.labelsPending = false;
+      const key = [Array.from(V.enabled).join(","), T.lang].join("|");
+      const cands = [];
+      for (const t of V.selectedTiles()) if (Array.isArray(t.content)) cands.push(...tileLabels(t, key));
+      const data = place(cands);
+      V.extras.set("labels", new D.TextLayer({
+        id: "labels", data, pickable: true,
+        getPosition: (d) => d.pos, getText: (d) => d.text, getSize: (d) => d.size,
+        getAngle: (d) => d.angle, getColor: (d) => d.color, getPixelOffset: (d) => d.offset || [0, 0],
+        sizeUnits: "pixels", fontFamily: "sans-serif", characterSet: CHARSET,
+        fontSettings: { sdf: true, fontSize: 40, buffer: 6, radius: 10 },
+        outlineWidth: 3, outlineColor: [255, 255, 255, 230],
+        getTextAnchor: "middle", getAlignmentBaseline: "center", billboard: true,
+        parameters: { depthCompare: "always", depthWriteEnabled: false },
+      }));
+      V.render({ labels: false });
+    }, 120);
+  };
+  document.addEventListener("twin:view", V.updateLabels);
+  document.addEventListener("twin:lang", V.updateLabels);
+})();
