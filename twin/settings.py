@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    secret_key: str = Field(default="dev-insecure-change-me-0123456789abcdef", description="Token signing key.")
+    secret_key: str = Field(
+        default="dev-insecure-change-me-0123456789abcdef", description="Token signing key."
+    )
     token_minutes: int = Field(default=60, description="Lifetime of bearer tokens.")
     environment: str = Field(default="development", description="'production' refuses defaults.")
     layers_file: Path = Field(default=PROJECT_ROOT / "data" / "layers.yaml")

@@ -1,10 +1,10 @@
 """Alembic environment: the URL comes from the caller (``twin.migrate``)."""
 
+import importlib
+
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
-
-import importlib
 
 from twin.models import Base
 
