@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PG_EXT := /usr/share/postgresql/15/extension
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-15-postgis-3-scripts \
-	postgresql-15-pgrouting gdal-bin mosquitto chromium nodejs npm
+	postgresql-15-pgrouting gdal-bin mosquitto chromium nodejs npm wrk
 
 .PHONY: run test install system venv web-assets db lint typecheck pytest bench clean-data
 
@@ -30,6 +30,7 @@ system:
 	[ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "    installing:$$missing"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \

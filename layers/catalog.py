@@ -70,7 +70,7 @@ class Layer(BaseModel):
     time_field: str | None = None
     time_end_field: str | None = None
     live: bool = False
-    cache_seconds: int = 3600
+    cache_seconds: int = 60
     basemap: bool = False
     depends_on: tuple[str, ...] = ()
     style: dict[str, Any] = Field(default_factory=dict)
