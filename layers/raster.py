@@ -10,12 +10,17 @@ slope in degrees, lon/lat in EPSG:4326. Plain Python: no web framework here.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from typing import Any
 
 import numpy as np
 
 from twin.errors import InputError, NotFound
+
+#: rio_tiler is imported lazily; the first tiles arrive on several threads at once, and
+#: concurrent first imports of rio_tiler.io fail ("cannot import name 'Reader'").
+_IMPORT_LOCK = threading.Lock()
 
 TILE = 256
 MAX_ZOOM = 22
@@ -58,7 +63,8 @@ def colorize(
 
 def encode_png(rgba: np.ndarray) -> bytes:
     """PNG with alpha; light zlib compression (level 6 costs ~4× the time for ~15 %)."""
-    from rio_tiler.utils import render
+    with _IMPORT_LOCK:
+        from rio_tiler.utils import render
 
     return render(rgba[:3], mask=rgba[3], img_format="PNG",  # type: ignore[no-any-return]
                   ZLEVEL=2)
@@ -69,8 +75,9 @@ def _read(path: str, z: int, x: int, y: int, buffer: int = 0) -> tuple[np.ndarra
     """Float values and validity of a tile (plus ``buffer`` pixels around), or None when
     the tile misses the raster. Past the raster's native zoom the tile is read coarser
     and upsampled bilinearly in float, so integer DEMs do not terrace."""
-    from rio_tiler.errors import TileOutsideBounds
-    from rio_tiler.io import Reader
+    with _IMPORT_LOCK:
+        from rio_tiler.errors import TileOutsideBounds
+        from rio_tiler.io import Reader
 
     check_tile(z, x, y)
     with warnings.catch_warnings():

@@ -116,9 +116,9 @@ def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None =
         "staffOnly": page in ("plan", "ops"),
     }
     out = out.replace("<body>", f'<body class="page-{page}">\n' + panels_html(page), 1)
-    scripts = ["i18n.js", "twin.js", "style.js", "viewer.js", "labels.js", "panels.js"]
+    scripts = ["i18n.js", "twin.js", "style.js", "viewer.js", "labels.js", "panels.js", "live.js"]
     if page == "plan":
-        scripts += ["draw.js", "plan.js"]
+        scripts += ["draw.js", "plan.js", "whatif.js"]
     if page == "ops":
         scripts += ["ops.js"]
     tail = _config_script(config) + _scripts(scripts)

@@ -97,6 +97,13 @@ def signin_page() -> Response:
     return HTMLResponse(render_signin_page(), headers=_NO_STORE)
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page links; send them to the SVG icon."""
+    return Response(status_code=308, headers={"Location": "/static/favicon.svg",
+                                              "Cache-Control": "public, max-age=86400"})
+
+
 @router.get("/viewer/layers")
 def viewer_layers(catalog: CatalogDep, principal: PrincipalDep) -> dict[str, Any]:
     """The layers the caller's role may see, with titles, properties and style hints."""

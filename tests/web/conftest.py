@@ -117,6 +117,8 @@ class Visit:
     base: str
     errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    #: answers with a 4xx/5xx status (to name the resource a console error is about)
+    failed: list[str] = field(default_factory=list)
 
     def goto(self, path: str, idle: bool = True) -> None:
         self.page.goto(self.base + path)
@@ -146,7 +148,8 @@ class Visit:
 
     def check(self) -> None:
         """No console or page errors; no request to any other host."""
-        assert not self.errors, "errors in the browser:\n" + "\n".join(self.errors)
+        assert not self.errors, ("errors in the browser:\n" + "\n".join(self.errors)
+                                 + "\nfailed requests:\n" + "\n".join(self.failed))
         away = [u for u in self.requests
                 if not (u.startswith(self.base + "/") or u.startswith(("blob:", "data:")))]
         assert not away, f"requests left the machine: {away}"
@@ -166,10 +169,13 @@ def visit(browser_context: Any, live_server: str) -> Iterator[Visit]:
     page.goto(live_server + "/static/favicon.svg")
     page.evaluate("localStorage.clear()")  # signed out, Vietnamese: a new visitor
     v = Visit(page, live_server)
-    page.on("console", lambda m: v.errors.append(f"console.{m.type}: {m.text}")
+    page.on("console", lambda m: v.errors.append(
+        f"console.{m.type}: {m.text} ({(m.location or {}).get('url', '')})")
             if m.type == "error" else None)
     page.on("pageerror", lambda e: v.errors.append(f"page error: {e}"))
     page.on("request", lambda r: v.requests.append(r.url))
+    page.on("response",
+            lambda r: v.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     try:
         yield v
     finally:

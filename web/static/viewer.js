@@ -19,6 +19,7 @@
     extrude: false,
     extras: new Map(),
     tileErrors: 0,
+    liveVersion: {},
   });
 
   // -- catalogue ----------------------------------------------------------------------
@@ -38,6 +39,17 @@
     if (on) V.enabled.add(id); else V.enabled.delete(id);
     V.render();
     document.dispatchEvent(new CustomEvent("twin:layers"));
+  };
+  // Refetch the tiles of live layers (a change arrived on /live).
+  V.bumpLive = function (ids) {
+    let any = false;
+    for (const id of ids || V.layers.filter((l) => l.live).map((l) => l.id)) {
+      if (!V.byId[id] || !V.byId[id].live) continue;
+      // a time stamp, not a counter: another page's cached tiles never match it
+      V.liveVersion[id] = Math.max(Date.now(), (V.liveVersion[id] || 0) + 1);
+      any = true;
+    }
+    if (any) V.render({ labels: false });
   };
   V.setDate = function (iso) { V.date = iso; V.render(); };
   V.setExtra = function (id, layer) {
@@ -141,7 +153,7 @@
       const z = loadProps.index.z;
       const ids = this.props.twinLayers.filter((l) => z >= V.drawFrom(l)).map((l) => l.id);
       if (!ids.length) return Promise.resolve([]);
-      const url = D._getURLFromTemplate("/tiles/" + ids.join(",") + "/{z}/{x}/{y}.mvt", loadProps);
+      const url = D._getURLFromTemplate("/tiles/" + ids.join(",") + "/{z}/{x}/{y}.mvt" + (this.props.twinQuery || ""), loadProps);
       const lo = this.getLoadOptions() || {};
       const loadOptions = Object.assign({}, lo, {
         core: Object.assign({}, lo.core, { mimeType: "application/x-protobuf" }),
@@ -153,11 +165,12 @@
   }
   TwinMVTLayer.layerName = "TwinMVTLayer";
 
-  function mvt(id, layers) {
+  function mvt(id, layers, query) {
     const ids = layers.map((l) => l.id);
     return new TwinMVTLayer({
       id,
-      data: "/tiles/" + ids.join(",") + "/{z}/{x}/{y}.mvt",
+      data: "/tiles/" + ids.join(",") + "/{z}/{x}/{y}.mvt" + (query || ""),
+      twinQuery: query || "",
       twinLayers: layers,
       binary: false,
       loadOptions: V.loadOptions,
@@ -188,7 +201,11 @@
     const out = [];
     if (base.length) out.push(mvt("basemap", base));
     if (over.length) out.push(mvt("overlays", over));
-    for (const l of V.layers.filter((x) => !x.basemap && x.live)) out.push(mvt("live-" + l.id, [l]));
+    for (const l of V.layers.filter((x) => !x.basemap && x.live)) {
+      // a new version (bumped by live.js on each change) makes the layer fetch fresh tiles
+      const v = V.liveVersion[l.id];
+      out.push(mvt("live-" + l.id, [l], v ? "?v=" + v : ""));
+    }
     for (const [k, l] of V.extras) if (k !== "labels") out.push(...[].concat(l));
     if (V.extras.has("labels")) out.push(V.extras.get("labels"));
     deckgl.setProps({ layers: out });
@@ -342,5 +359,8 @@
     idle: V.idle, flyTo: V.flyTo, jumpTo: V.jumpTo, setLayerVisible: V.setEnabled,
     layerIds: () => V.layers.map((l) => l.id), enabled: () => Array.from(V.enabled),
     tileErrors: () => V.tileErrors,
+    // ids of the deck.gl layers drawn now (tile layers, overlays such as routes or floods)
+    deckLayerIds: () => (deckgl.props.layers || []).flat().filter(Boolean).map((l) => l.id),
+    liveVersion: () => Object.assign({}, V.liveVersion),
   };
 })();

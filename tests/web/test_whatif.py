@@ -1,0 +1,115 @@
+"""The planner's what-if panel: the flood slider draws the flooded area with counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.web.city import LANDMARK
+from tests.web.conftest import PLANNER
+
+VIEW = f"#15/{LANDMARK[1]}/{LANDMARK[0]}/0/0"
+X0, Y0, RES, N = 108.17, 16.10, 0.0005, 160  # covers the test city (108.18–108.24 E)
+
+
+def write_dem(path: Path) -> Path:
+    """Sea east of 108.235 E, land rising 1 m per 0.005° westwards (5 m at 108.21 E)."""
+    import rasterio
+    from affine import Affine
+
+    lon = X0 + (np.arange(N) + 0.5) * RES
+    z = np.clip((108.235 - lon) * 200, 0, None).astype(np.float32)
+    with rasterio.open(path, "w", driver="GTiff", width=N, height=N, count=1, dtype="float32",
+                       crs="EPSG:4326", nodata=-9999,
+                       transform=Affine(RES, 0, X0, 0, -RES, Y0)) as ds:
+        ds.write(np.tile(z, (N, 1)), 1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def test_dem(web_settings, web_engine, tmp_path_factory) -> str:
+    from twin.ingest.dem import import_dem
+    from twin.progress import NullReporter
+
+    tif = write_dem(tmp_path_factory.mktemp("web-dem") / "slope.tif")
+    with web_engine.begin() as conn:
+        import_dem(conn, tif, reporter=NullReporter(), settings=web_settings, name="test_dem")
+    return "test_dem"
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    from io import BytesIO
+
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def test_flood_slider_draws_the_flood_with_counts(visit, test_dem):
+    visit.sign_in(PLANNER, "/plan" + VIEW)
+    visit.idle()
+    page = visit.page
+    page.wait_for_selector("#flood-slider")
+    before = _pixels(visit.shot("whatif-before"))
+    slider = page.locator("#flood-slider")
+    slider.fill("6")
+    slider.dispatch_event("change")
+    page.wait_for_selector("#flood-counts:not([hidden])", timeout=30_000)
+    buildings = int(page.get_attribute("#flood-status", "data-buildings") or 0)
+    assert buildings > 0
+    row = page.inner_text('#flood-counts tr[data-row="buildings"] td.now')
+    assert int(row.replace(".", "").replace(",", "")) == buildings
+    layer_ids = page.evaluate("twinViewer.deckLayerIds()")
+    assert any(i.startswith("whatif-flood-") for i in layer_ids)
+    page.wait_for_function(
+        "() => { const l = window.Twin.viewer.deck.layerManager.getLayers()"
+        ".find((x) => x.id.startsWith('whatif-flood-') && !x.id.includes('-', 13)); "
+        "return l && l.isLoaded; }", timeout=30_000)
+    visit.idle()
+    after = _pixels(visit.shot("whatif-flood"))
+    changed = (np.abs(after - before).sum(axis=2) > 30).mean()
+    assert changed > 0.02, changed
+
+    # a second level: the first result stays beside it for comparison
+    slider.fill("3")
+    slider.dispatch_event("change")
+    page.wait_for_function("document.querySelector('#flood-prev-h').innerText.includes('6')",
+                           timeout=30_000)
+    assert page.inner_text('#flood-counts tr[data-row="buildings"] td.prev').strip()
+    visit.check()
+
+
+def _centre(visit, lon: float, lat: float) -> None:
+    visit.page.evaluate("([lon, lat]) => twinViewer.jumpTo({longitude: lon, latitude: lat, "
+                        "zoom: 16, pitch: 0, bearing: 0})", [lon, lat])
+    visit.idle()
+
+
+def test_burst_pipe_and_road_closure_by_clicking(visit):
+    visit.sign_in(PLANNER, "/plan")
+    page = visit.page
+    page.wait_for_function("window.twinViewer && twinViewer.layerIds().includes('water_network')")
+    _centre(visit, 108.218, 16.0575)
+    # a burst on the test water main: the valve to close and its message
+    page.click("#outage-mode")
+    assert page.get_attribute("#outage-mode", "aria-pressed") == "true"
+    x, y = visit.project(108.218, 16.0575)
+    page.mouse.click(x, y)
+    page.wait_for_selector("#outage-result p.message", timeout=20_000)
+    assert "Van 1" in page.inner_text("#outage-result")
+    assert "whatif-outage" in page.evaluate("twinViewer.deckLayerIds()")
+    page.keyboard.press("Escape")
+    assert page.get_attribute("#outage-mode", "aria-pressed") == "false"
+
+    # close Lê Duẩn by clicking it, then run: cut-offs and drive times in the panel
+    page.click("#closure-mode")
+    _centre(visit, 108.218, 16.0705)
+    x, y = visit.project(108.218, 16.0705)
+    page.mouse.click(x, y)
+    page.wait_for_selector("#closure-list li")
+    assert "Lê Duẩn" in page.inner_text("#closure-list")
+    page.click("#closure-run")
+    page.wait_for_selector("#closure-result p[data-kind=cut_off]", timeout=30_000)
+    visit.check()
