@@ -13,8 +13,11 @@ APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-15-postgis-3-sc
 run: install db
 	@echo "==> building the demo city if the database is empty"
 	@if $(BIN)/twin is-empty; then $(BIN)/twin demo --scale city; else echo "    city model present, skipping"; fi
-	@echo "==> serving on http://127.0.0.1:8000 (Ctrl-C stops)"
-	$(BIN)/twin serve
+	@$(BIN)/twin sensors demo
+	@$(BIN)/twin mqtt up
+	@echo "==> serving on http://127.0.0.1:8000 (Ctrl-C stops); MQTT ingester log: .twin-data/mqtt/ingest.log"
+	@$(BIN)/twin ingest mqtt > .twin-data/mqtt/ingest.log 2>&1 & ingest=$$!; \
+	  trap 'kill $$ingest 2>/dev/null' EXIT INT TERM; $(BIN)/twin serve
 
 test: install lint typecheck pytest
 
@@ -79,7 +82,10 @@ pytest: venv
 
 bench: install db
 	@$(BIN)/python -m bench.run
+	@$(BIN)/python -m bench.flood
+	@$(BIN)/python -m bench.sensors
 
 clean-data:
+	-$(BIN)/twin mqtt down
 	-$(BIN)/twin db down
 	rm -rf .twin-data

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from layers.catalog import load_catalog
 from server.errors import install_error_handlers
@@ -40,31 +40,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.catalog = load_catalog(settings.layers_file)
-    try:  # browsers asking the OGC landing page for HTML get the map
-        from server.routes.viewer import viewer_page
+    from server.routes.viewer import viewer_page
 
-        app.state.viewer_page = viewer_page
-    except ImportError:
-        pass
+    app.state.viewer_page = viewer_page  # browsers asking the landing page for HTML get the map
     install_error_handlers(app)
     app.include_router(health.router)
-    for extra in _optional_routers():
+    for extra in _routers():
         app.include_router(extra)
     return app
 
 
-def _optional_routers() -> list:  # type: ignore[type-arg]
-    """Routers of API families (each module exposes ``router``)."""
-    import importlib
+def _routers() -> list[APIRouter]:
+    """One router per API family; the viewer last (its ``/`` yields to the landing page)."""
+    from server.routes import (
+        alarms,
+        analysis,
+        area,
+        auth,
+        features,
+        incidents,
+        live,
+        open311,
+        raster,
+        scenarios,
+        search,
+        sta,
+        tiles,
+        viewer,
+        warnings,
+    )
 
-    routers = []
-    for name in ("auth", "features", "tiles", "search", "area", "incidents", "open311",
-                 "warnings", "live", "analysis", "raster", "scenarios", "sta", "alarms", "viewer"):
-        try:
-            mod = importlib.import_module(f"server.routes.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"server.routes.{name}":
-                continue
-            raise
-        routers.append(mod.router)
-    return routers
+    families = (auth, features, tiles, search, area, incidents, open311, warnings, live,
+                analysis, raster, scenarios, sta, alarms, viewer)
+    return [m.router for m in families]

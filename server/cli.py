@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from server.cli_sensors import gateways_app, ingest_app, mqtt_app, sensors_app, simulate_app
 from twin.errors import TwinError
 from twin.settings import Settings
 
@@ -25,6 +26,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(layers_app, name="layers")
 app.add_typer(users_app, name="users")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(mqtt_app, name="mqtt")
+app.add_typer(sensors_app, name="sensors")
+app.add_typer(gateways_app, name="gateways")
 
 console = Console()
 err = Console(stderr=True)
@@ -193,6 +199,9 @@ def demo(
     if scale not in SCALES:
         fail(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     _run_import(build_demo, scale=scale, seed=seed, settings=_settings())
+    from server.cli_sensors import sensors_demo
+
+    sensors_demo(seed=seed)
 
 
 # -- layers and users -------------------------------------------------------------------

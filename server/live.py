@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from twin.incidents import store
 from twin.incidents.store import LIVE_CHANNEL
+from twin.sensors.notify import SENSOR_CHANNEL
 from twin.settings import Settings
 
 log = logging.getLogger("twin.live")
@@ -35,6 +36,19 @@ class Client:
 def sse(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {kind}\ndata: {json.dumps(data, default=str, ensure_ascii=False)}\n\n"
+
+
+def sensor_messages(msg: dict[str, Any]) -> tuple[str, str | None]:
+    """``event: sensor`` for staff (everything) and the public (public things only)."""
+    things = msg.get("things") or []
+    obs = msg.get("observations") or []
+    staff = sse(None, "sensor", {"kind": "observation", "things": things, "observations": obs})
+    pub_things = [{k: v for k, v in t.items() if k != "public"} for t in things if t.get("public")]
+    pub_obs = [{k: v for k, v in o.items() if k != "public"} for o in obs if o.get("public")]
+    public = (sse(None, "sensor", {"kind": "observation", "things": pub_things,
+                                   "observations": pub_obs})
+              if pub_things or pub_obs else None)
+    return staff, public
 
 
 class LiveHub:
@@ -72,10 +86,14 @@ class LiveHub:
             try:
                 with self._connect() as conn:
                     conn.execute(f"LISTEN {LIVE_CHANNEL}")
+                    conn.execute(f"LISTEN {SENSOR_CHANNEL}")
                     self._ready.set()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0, stop_after=1000):
-                            self.loop.call_soon_threadsafe(self._on_notify, note.payload)
+                            if note.channel == SENSOR_CHANNEL:
+                                self.loop.call_soon_threadsafe(self._on_sensor, note.payload)
+                            else:
+                                self.loop.call_soon_threadsafe(self._on_notify, note.payload)
             except Exception as exc:  # noqa: BLE001 - reconnect on any failure
                 log.warning("live listener lost its connection (%s); reconnecting", exc)
                 self._stop.wait(1.0)
@@ -88,6 +106,60 @@ class LiveHub:
             return
         if self.clients:
             asyncio.ensure_future(self._deliver([msg]))
+
+    # -- sensors: readings to everyone (public things only for the public), alarms to staff
+    def _on_sensor(self, payload: str) -> None:
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return
+        if not self.clients:
+            return
+        if msg.get("kind") == "observation":
+            asyncio.ensure_future(self._deliver_sensor(msg))
+        elif msg.get("kind") == "alarm":
+            asyncio.ensure_future(self._deliver_alarm(msg))
+
+    async def _deliver_sensor(self, msg: dict[str, Any]) -> None:
+        things = sorted({int(o["thing"]) for o in msg.get("observations") or []})
+
+        def load() -> list[dict[str, Any]]:
+            from twin.sensors.values import iso
+
+            with self.engine.connect() as conn:
+                rows = conn.execute(text(
+                    "SELECT id, name, state, last_value, unit, last_time, datastream_id, "
+                    "public FROM sensor_state WHERE id = ANY(:t)"), {"t": things})
+                return [{"id": r[0], "name": r[1], "state": r[2], "value": r[3], "unit": r[4],
+                         "time": iso(r[5]), "datastream": r[6], "public": r[7]} for r in rows]
+
+        msg["things"] = await asyncio.to_thread(load) if things else []
+        self._fan_out([sensor_messages(msg)])
+
+    async def _deliver_alarm(self, msg: dict[str, Any]) -> None:
+        from twin.sensors.rules import get_alarm
+
+        def load() -> dict[str, Any] | None:
+            with self.engine.connect() as conn:
+                try:
+                    return get_alarm(conn, int(msg["alarm"]))
+                except Exception:  # noqa: BLE001 - deleted meanwhile: nothing to show
+                    return None
+
+        alarm = await asyncio.to_thread(load)
+        if alarm is not None:
+            self._fan_out([(sse(None, "alarm", {"action": msg.get("action"), "alarm": alarm}),
+                            None)])
+
+    def _fan_out(self, rendered: list[tuple[str, str | None]]) -> None:
+        for staff_msg, public_msg in rendered:
+            for c in list(self.clients):
+                text_ = staff_msg if c.staff else public_msg
+                if text_ is not None:
+                    try:
+                        c.queue.put_nowait(text_)
+                    except asyncio.QueueFull:  # a stalled client: drop it, it will reconnect
+                        self.clients.discard(c)
 
     def render(self, msgs: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
         """(staff message, public message or None) per notification; runs in a thread."""
@@ -123,15 +195,7 @@ class LiveHub:
         return out
 
     async def _deliver(self, msgs: list[dict[str, Any]]) -> None:
-        rendered = await asyncio.to_thread(self.render, msgs)
-        for staff_msg, public_msg in rendered:
-            for c in list(self.clients):
-                text_ = staff_msg if c.staff else public_msg
-                if text_ is not None:
-                    try:
-                        c.queue.put_nowait(text_)
-                    except asyncio.QueueFull:  # a stalled client: drop it, it will reconnect
-                        self.clients.discard(c)
+        self._fan_out(await asyncio.to_thread(self.render, msgs))
 
     def replay_since(self, last_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -34,7 +34,9 @@ async def hub_for(request: Request) -> LiveHub:
 
 @router.get("/live")
 async def live(request: Request, access_token: str | None = None) -> StreamingResponse:
-    """Incident changes as they are committed (``text/event-stream``).
+    """Incident changes as they are committed (``text/event-stream``), plus sensor
+    readings (``event: sensor``; the public gets public things only) and sensor alarms
+    (``event: alarm``, staff only). Sensor events carry no id and are not replayed.
 
     Browsers' EventSource cannot send headers, so the token may also come as
     ``?access_token=``. Reconnecting with ``Last-Event-ID`` replays what was missed."""

@@ -1,0 +1,51 @@
+"""The demo network and the simulated rain event: rivers pass the flood marks (alarms,
+flood incidents), then recede (alarms clear)."""
+
+from sqlalchemy import text
+
+from twin.sensors import demo, ingest, payloads, simulate
+
+
+def test_demo_network_then_a_rain_event(engine):
+    with engine.begin() as c:
+        out = demo.add_sensor_network(c, seed=3)
+    if out["created"]:  # (`twin sensors demo`, tested elsewhere, may have made it first)
+        assert out["things"] == len(demo.SITES) and out["gateway_key"]
+        assert out["observations"] == out["datastreams"] * 37
+    with engine.begin() as c:
+        assert demo.add_sensor_network(c)["created"] is False
+    with engine.connect() as c:
+        states = dict(c.execute(text(
+            "SELECT s.state, count(*) FROM sensor_state s JOIN thing t ON t.id = s.id "
+            "WHERE t.properties ->> 'source' = :m GROUP BY 1"), {"m": demo.MARK}).all())
+        private = c.execute(text("SELECT count(*) FROM thing WHERE NOT public AND "
+                                 "properties ->> 'source' = :m"), {"m": demo.MARK}).scalar()
+    assert states == {"normal": len(demo.SITES)} and private == 4
+
+    def send(batch):
+        with engine.begin() as c:
+            ingest.ingest(c, [payloads.RawObs(d, t, None, None, v) for d, t, v in batch],
+                          via="simulator")
+
+    peak = {}
+
+    def watch(line):
+        with engine.connect() as c:
+            peak.update({r[0]: r[1] for r in c.execute(text(
+                "SELECT s.state, count(*) FROM sensor_state s WHERE s.kind = 'flood_tower' "
+                "GROUP BY 1"))} if "event 0.55" in line else {})
+
+    n = simulate.run(engine, send, tick_seconds=0, event_ticks=20, duration=120,
+                     max_ticks=30, say=watch)
+    assert n == 30 * len(simulate.feeds(engine))
+    assert peak.get("alarm") == 9  # every flood tower past its flood mark at the peak
+    with engine.connect() as c:
+        incidents = c.execute(text(
+            "SELECT count(DISTINCT a.incident_id) FROM alarm a JOIN rule r ON r.id = a.rule_id "
+            "WHERE r.opens_incident")).scalar()
+        still = c.execute(text(
+            "SELECT count(*) FROM alarm a JOIN thing t ON t.id = a.thing_id WHERE "
+            "a.cleared_at IS NULL AND a.kind <> 'no_signal' AND t.kind = 'flood_tower' "
+            "AND a.severity >= 4")).scalar()
+    assert incidents >= 5  # towers within 300 m share one incident
+    assert still == 0  # the water went down again

@@ -1,0 +1,339 @@
+"""``twin ingest mqtt``: SensorThings' MQTT extension on Mosquitto.
+
+Subscribes (QoS 1, persistent session: fixed client id, ``clean_start`` false, a week of
+session expiry) to ``v1.1/Datastreams(<id>)/Observations`` (any id) and
+``v1.1/Observations``, batches the readings (a flush every ``flush_seconds`` or
+``flush_max`` messages), stores them idempotently and acknowledges each message only
+after its batch is committed (paho's manual acks). A broker restart or a lost database
+therefore loses nothing: unacknowledged messages are delivered again, and a reading
+delivered twice is stored once.
+
+New observations (also those that arrived over HTTP, announced on ``twin_sensor``) are
+published to the same topics for subscribers, with ``@iot.id``. The ingester subscribes
+with MQTT v5 ``no_local`` and ignores payloads carrying ``@iot.id``, so it never
+re-ingests what it published. It also runs the no-signal sweep every ``sweep_seconds``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from twin.errors import InputError
+from twin.sensors import ingest, mqttwire, payloads, rules
+from twin.sensors.broker import host_port
+
+log = logging.getLogger("twin.mqtt")
+TOPICS = ("v1.1/+/Observations", "v1.1/Observations")
+_DS_TOPIC = re.compile(r"^v1\.1/Datastreams\((\d+)\)/Observations$")
+
+
+_UTC_Z = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def topic_for(datastream_id: int) -> str:
+    return f"v1.1/Datastreams({datastream_id})/Observations"
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    flushes: int = 0
+    published: int = 0
+    connects: int = 0
+    last_error: str = ""
+
+
+_Msg = tuple[int, int, int, str, bytes]  # connection generation, mid, qos, topic, payload
+
+
+@dataclass
+class Ingester:
+    engine: Engine
+    mqtt_url: str
+    client_id: str = "twin-ingest"
+    flush_seconds: float = 0.2
+    flush_max: int = 2000
+    publish: bool = True
+    sweep_seconds: float = 30.0
+    sta_base: str = "http://127.0.0.1:8000/sta/v1.1"
+    stats: Stats = field(default_factory=Stats)
+
+    def __post_init__(self) -> None:
+        self._buf: collections.deque[_Msg] = collections.deque()
+        self._topics: dict[str, int | None] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._gen = 0
+        self._published: collections.deque[int] = collections.deque(maxlen=200_000)
+        self._published_set: set[int] = set()
+        self._threads: list[threading.Thread] = []
+        self.client = self._make_client()
+
+    # -- MQTT ---------------------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        c = mqttwire.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                        protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+        c.reconnect_delay_set(min_delay=1, max_delay=3)
+        c.max_queued_messages_set(0)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_raw = self._on_raw
+        return c
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                    props: Any) -> None:
+        if reason.is_failure:
+            log.warning("MQTT connect refused: %s", reason)
+            return
+        self._gen += 1
+        self.stats.connects += 1
+        opts = SubscribeOptions(qos=1, noLocal=True)
+        client.subscribe([(t, opts) for t in TOPICS])
+        self._connected.set()
+        log.info("MQTT connected (session present: %s)", getattr(flags, "session_present", "?"))
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       props: Any) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("MQTT disconnected (%s); reconnecting", reason)
+
+    def _on_raw(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
+        self._buf.append((self._gen, mid, qos, topic, payload))
+        self.stats.received += 1
+        if len(self._buf) >= self.flush_max:
+            self._wake.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._buf.append((self._gen, msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+        self.stats.received += 1
+        if len(self._buf) >= self.flush_max:
+            self._wake.set()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self, wait: float = 10.0) -> None:
+        host, port = host_port(self.mqtt_url)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 7 * 86400
+        props.ReceiveMaximum = 65535
+        with self.engine.begin() as conn:
+            ingest.ensure_partitions(conn)
+        self.client.connect_async(host, port, keepalive=20, clean_start=False, properties=props)
+        self.client.loop_start()
+        for target, name in ((self._flush_loop, "twin-mqtt-flush"),
+                             (self._bridge_loop, "twin-mqtt-bridge")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        if wait and not self._connected.wait(wait):
+            log.warning("MQTT broker at %s:%s not reachable yet; retrying", host, port)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout=15)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    # -- storing --------------------------------------------------------------------------
+    def _flush_loop(self) -> None:
+        last_sweep = last_log = time.monotonic()
+        last_parts = time.time()
+        while True:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            while True:
+                # batches of up to 2 × flush_max keep acknowledgements flowing
+                batch = [self._buf.popleft()
+                         for _ in range(min(len(self._buf), 2 * self.flush_max))]
+                if not batch:
+                    break
+                if not self._flush(batch):
+                    self._buf.extendleft(reversed(batch))
+                    self._stop.wait(1.0)
+                    break
+            if self._stop.is_set():
+                if not self._buf:
+                    return
+                continue
+            now = time.monotonic()
+            if now - last_sweep >= self.sweep_seconds:
+                last_sweep = now
+                self._safe(rules.sweep)
+            if time.time() - last_parts > 86400:
+                last_parts = time.time()
+                self._safe(ingest.ensure_partitions)
+            if now - last_log >= 10:
+                last_log = now
+                log.info("mqtt ingest: %s", self.stats)
+
+    def _safe(self, fn: Any) -> None:
+        try:
+            with self.engine.begin() as conn:
+                fn(conn)
+        except Exception as exc:  # noqa: BLE001 - a periodic task must not stop ingest
+            log.warning("%s failed: %s", getattr(fn, "__name__", fn), exc)
+
+    def _datastream_of(self, topic: str) -> int | None:
+        """The datastream id in ``v1.1/Datastreams(<id>)/Observations`` (cached); 0 for
+        ``v1.1/Observations`` (the id is in the payload); None for other topics."""
+        ds = self._topics.get(topic, -1)
+        if ds == -1:
+            mt = _DS_TOPIC.match(topic)
+            ds = int(mt.group(1)) if mt else (0 if topic == "v1.1/Observations" else None)
+            if len(self._topics) < 100_000:
+                self._topics[topic] = ds
+        return ds
+
+    def _parse(self, batch: list[_Msg]) -> tuple[list[payloads.RawObs], int]:
+        raws: list[payloads.RawObs] = []
+        bad = 0
+        fromiso = dt.datetime.fromisoformat
+        for _, _, _, topic, payload in batch:
+            ds = self._datastream_of(topic)
+            if ds is None:
+                continue
+            try:
+                body = orjson.loads(payload)
+                # the common message, {"phenomenonTime": "<instant>", "result": <value>}
+                if (ds and type(body) is dict and len(body) == 2 and "result" in body
+                        and type(pt := body.get("phenomenonTime")) is str and "/" not in pt):
+                    t = fromiso(pt)
+                    if t.tzinfo is not None:
+                        raws.append(payloads.RawObs(ds, t, None, None, body["result"], None,
+                                                  None, None, topic))
+                        continue
+                items = body if isinstance(body, list) else [body]
+                for k, obj in enumerate(items):
+                    if isinstance(obj, dict) and "@iot.id" in obj:
+                        continue  # a published observation, already stored
+                    raws.append(payloads.parse_observation(
+                        obj, datastream_id=ds or None, where=f"{topic}[{k}]"))
+            except (InputError, orjson.JSONDecodeError, ValueError) as exc:
+                bad += 1
+                self._reject(topic, str(exc))
+        return raws, bad
+
+    def _reject(self, topic: str, reason: str) -> None:
+        self.stats.rejected += 1
+        if self.stats.rejected <= 20 or self.stats.rejected % 1000 == 0:
+            log.warning("rejected a message on %s: %s", topic, reason)
+
+    def _flush(self, batch: list[_Msg]) -> bool:
+        """Store one batch and acknowledge it; False to retry later (database down)."""
+        raws, _ = self._parse(batch)
+        try:
+            res = self._store(raws)
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not \
+                    isinstance(exc, OperationalError):
+                res = self._store_one_by_one(raws)
+            else:
+                self.stats.last_error = str(exc).splitlines()[0]
+                log.warning("database unavailable (%s); will retry", self.stats.last_error)
+                return False
+        self.stats.flushes += 1
+        self.stats.stored += res.inserted
+        self.stats.duplicates += res.sent - res.inserted
+        gen = self._gen
+        mqttwire.ack_all(self.client, [m[1] for m in batch if m[2] > 0 and m[0] == gen])
+        if self.publish:
+            self._publish(res.new)
+        return True
+
+    def _store(self, raws: list[payloads.RawObs]) -> ingest.IngestResult:
+        if not raws:
+            return ingest.IngestResult(0, 0)
+        with self.engine.begin() as conn:
+            rows, meta, rejected = ingest.check(conn, raws, lenient=True)
+            for _, reason in rejected:
+                self._reject("batch", reason)
+            return ingest.store(conn, rows, via="mqtt", meta=meta)
+
+    def _store_one_by_one(self, raws: list[payloads.RawObs]) -> ingest.IngestResult:
+        total = ingest.IngestResult(0, 0)
+        for r in raws:
+            try:
+                res = self._store([r])
+            except DBAPIError as exc:
+                self._reject(r.where, str(exc).splitlines()[0])
+                continue
+            total.sent += res.sent
+            total.inserted += res.inserted
+            total.new.extend(res.new)
+        return total
+
+    # -- publishing ------------------------------------------------------------------------
+    def _publish(self, rows: list[tuple[Any, ...]]) -> None:
+        out: list[tuple[str, bytes]] = []
+        for oid, ds, t, result, result_json in rows:
+            if oid in self._published_set:
+                continue
+            if len(self._published) == self._published.maxlen:
+                self._published_set.discard(self._published[0])
+            self._published.append(oid)
+            self._published_set.add(oid)
+            link = f"{self.sta_base}/Observations({oid})"
+            out.append((topic_for(ds), orjson.dumps({
+                "@iot.id": oid, "@iot.selfLink": link, "phenomenonTime": t,
+                "result": result if result is not None else result_json,
+                "Datastream@iot.navigationLink": f"{link}/Datastream"}, option=_UTC_Z)))
+        mqttwire.publish_all(self.client, out)
+        self.stats.published += len(out)
+
+    def _bridge_loop(self) -> None:
+        """Publish observations that arrived over HTTP (announced on ``twin_sensor``)."""
+        import psycopg
+        from sqlalchemy import text
+
+        from twin.sensors.notify import SENSOR_CHANNEL
+
+        url = self.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as listen:
+                    listen.execute(f"LISTEN {SENSOR_CHANNEL}")
+                    while not self._stop.is_set():
+                        for note in listen.notifies(timeout=0.5, stop_after=50):
+                            msg = json.loads(note.payload)
+                            if msg.get("kind") != "observation" or msg.get("via") == "mqtt":
+                                continue
+                            if not self.publish:
+                                continue
+                            with self.engine.connect() as conn:
+                                rows = conn.execute(text(
+                                    "SELECT id, datastream_id, phenomenon_time, result, "
+                                    "result_json FROM observation WHERE id BETWEEN :a AND :b"),
+                                    {"a": msg["first_id"], "b": msg["last_id"]}).all()
+                            self._publish([tuple(r) for r in rows])
+            except Exception as exc:  # noqa: BLE001 - reconnect on any failure
+                if not self._stop.is_set():
+                    log.warning("bridge listener: %s; reconnecting", exc)
+                    self._stop.wait(1.0)
