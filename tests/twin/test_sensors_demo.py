@@ -32,8 +32,9 @@ def test_demo_network_then_a_rain_event(engine):
     def watch(line):
         with engine.connect() as c:
             peak.update({r[0]: r[1] for r in c.execute(text(
-                "SELECT s.state, count(*) FROM sensor_state s WHERE s.kind = 'flood_tower' "
-                "GROUP BY 1"))} if "event 0.55" in line else {})
+                "SELECT s.state, count(*) FROM sensor_state s JOIN thing t ON t.id = s.id "
+                "WHERE s.kind = 'flood_tower' AND t.properties ->> 'source' = :m GROUP BY 1"),
+                {"m": demo.MARK})} if "event 0.55" in line else {})
 
     n = simulate.run(engine, send, tick_seconds=0, event_ticks=20, duration=120,
                      max_ticks=30, say=watch)
