@@ -84,6 +84,7 @@ bench: install db
 	@$(BIN)/python -m bench.run
 	@$(BIN)/python -m bench.flood
 	@$(BIN)/python -m bench.sensors
+	@$(BIN)/python -m bench.incidents
 
 clean-data:
 	-$(BIN)/twin mqtt down
