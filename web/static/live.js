@@ -1,6 +1,7 @@
 // Live changes: one EventSource on /live (anonymous on the public map, with the staff
 // token on /plan and /ops). Incident changes re-fetch the live incident tiles and are
-// passed on as `twin:incident` DOM events; events of other kinds are ignored here.
+// passed on as `twin:incident` DOM events; sensor readings and alarms re-fetch the
+// sensor tiles (alarms are also passed on as `twin:alarm`).
 (function () {
   "use strict";
   const T = window.Twin, V = T.viewer;
@@ -18,6 +19,22 @@
       L.events += 1;
       V.bumpLive(["incidents", "incidents_staff"]);
       document.dispatchEvent(new CustomEvent("twin:incident", { detail: data }));
+    });
+    // sensor readings arrive in batches: recolour the sensor layers at most every 3 s
+    let sensorTimer = null;
+    es.addEventListener("sensor", () => {
+      L.events += 1;
+      if (sensorTimer) return;
+      sensorTimer = setTimeout(() => {
+        sensorTimer = null;
+        V.bumpLive(["sensors", "sensors_staff"]);
+      }, 3000);
+    });
+    es.addEventListener("alarm", (e) => {
+      let data = null;
+      try { data = JSON.parse(e.data); } catch (ex) { return; }
+      V.bumpLive(["sensors", "sensors_staff"]);
+      document.dispatchEvent(new CustomEvent("twin:alarm", { detail: data }));
     });
     // EventSource reconnects by itself (with Last-Event-ID); only note the state.
     es.onerror = () => { L.connected = false; };
