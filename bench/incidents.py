@@ -33,6 +33,7 @@ import httpx
 from sqlalchemy import text
 
 from twin.db import make_engine
+from twin.incidents import store
 from twin.settings import Settings
 from twin.users import add_user
 
@@ -229,17 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-        with engine.begin() as conn:  # leave no bench incidents behind in the demo
+        # the timeline is append-only, so bench incidents are closed, not deleted
+        with engine.begin() as conn:
             ids = [r[0] for r in conn.execute(text(
-                "SELECT id FROM incident WHERE title LIKE 'bench %'"))]
-            if ids:
-                conn.execute(text("ALTER TABLE incident_event DISABLE TRIGGER "
-                                  "trg_incident_event_append_only"))
-                conn.execute(text("DELETE FROM incident_event WHERE incident_id = ANY(:i)"),
-                             {"i": ids})
-                conn.execute(text("ALTER TABLE incident_event ENABLE TRIGGER "
-                                  "trg_incident_event_append_only"))
-                conn.execute(text("DELETE FROM incident WHERE id = ANY(:i)"), {"i": ids})
+                "SELECT id FROM incident WHERE title LIKE 'bench %' AND status <> 'closed'"))]
+            for iid in ids:
+                store.transition(conn, iid, "closed", actor=name, reason="false_alarm",
+                                 note="benchmark incident")
             conn.execute(text("DELETE FROM app_user WHERE username = :u"), {"u": name})
     md = report(l1r, a2r, counts)
     print(md)
