@@ -43,14 +43,15 @@ def enough(url: str) -> bool:
 
 
 def demo_built(url: str) -> bool:
-    """The large demo is there (its road count may fall short of MIN_ROADS: the tile
-    benchmark reads buildings; the report shows the counts)."""
+    """The large demo is there, with at least MIN_BUILDINGS buildings and MIN_ROADS roads
+    (a database built by an older, sparser ``large`` is rebuilt)."""
     try:
         with psycopg.connect(libpq_url(url), connect_timeout=5) as conn:
-            row = conn.execute("SELECT count(*) FROM building WHERE source = 'demo'").fetchone()
+            b = conn.execute("SELECT count(*) FROM building WHERE source = 'demo'").fetchone()
+            r = conn.execute("SELECT count(*) FROM road_segment WHERE source = 'demo'").fetchone()
     except psycopg.Error:
         return False
-    return bool(row and row[0] >= MIN_BUILDINGS)
+    return bool(b and r and b[0] >= MIN_BUILDINGS and r[0] >= MIN_ROADS)
 
 
 def choose(log: Callable[[str], None]) -> tuple[str, str]:

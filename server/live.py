@@ -29,8 +29,11 @@ REPLAY_LIMIT = 5000
 
 @dataclass(eq=False)
 class Client:
+    """One SSE stream; its queue holds messages already encoded (once per event and role,
+    not once per client)."""
+
     staff: bool
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
 
 
 def sse(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
@@ -153,11 +156,13 @@ class LiveHub:
 
     def _fan_out(self, rendered: list[tuple[str, str | None]]) -> None:
         for staff_msg, public_msg in rendered:
+            staff_b = staff_msg.encode()
+            public_b = public_msg.encode() if public_msg is not None else None
             for c in list(self.clients):
-                text_ = staff_msg if c.staff else public_msg
-                if text_ is not None:
+                data = staff_b if c.staff else public_b
+                if data is not None:
                     try:
-                        c.queue.put_nowait(text_)
+                        c.queue.put_nowait(data)
                     except asyncio.QueueFull:  # a stalled client: drop it, it will reconnect
                         self.clients.discard(c)
 

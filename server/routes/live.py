@@ -53,7 +53,7 @@ async def live(request: Request, access_token: str | None = None) -> StreamingRe
     last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     last_id = int(last) if last and last.isdigit() else None
 
-    async def stream() -> AsyncIterator[str]:
+    async def stream() -> AsyncIterator[str | bytes]:
         sent_upto = 0
         try:
             yield "retry: 2000\n" + sse(
@@ -63,23 +63,24 @@ async def live(request: Request, access_token: str | None = None) -> StreamingRe
                 missed = await asyncio.to_thread(hub.replay_since, last_id)
                 if missed:
                     for staff_msg, public_msg in await asyncio.to_thread(hub.render, missed):
-                        msg = staff_msg if staff else public_msg
-                        if msg:
-                            yield msg
+                        replayed = staff_msg if staff else public_msg
+                        if replayed:
+                            yield replayed
                     sent_upto = missed[-1]["event"]
             while True:
                 try:
-                    msg = await asyncio.wait_for(client.queue.get(), timeout=HEARTBEAT_S)
+                    async with asyncio.timeout(HEARTBEAT_S):  # a timer, not a task per wait
+                        data = await client.queue.get()
                 except TimeoutError:
                     if await request.is_disconnected():
                         break
                     yield ": keep-alive\n\n"
                     continue
-                if sent_upto and msg.startswith("id: "):
-                    eid = int(msg[4 : msg.index("\n")])
+                if sent_upto and data.startswith(b"id: "):
+                    eid = int(data[4 : data.index(b"\n")])
                     if eid <= sent_upto:
                         continue  # already replayed
-                yield msg
+                yield data
         finally:
             hub.clients.discard(client)
 

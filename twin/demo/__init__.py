@@ -36,7 +36,7 @@ class Scale:
 PARAMS = {
     "small": Scale(grid=2.2, buildings=3_500, rows=1, schools_per_ward=1),
     "city": Scale(grid=1.0, buildings=50_000, rows=1, schools_per_ward=3),
-    "large": Scale(grid=0.8, buildings=520_000, rows=2, schools_per_ward=6),
+    "large": Scale(grid=0.65, buildings=520_000, rows=2, schools_per_ward=6),
 }
 
 
