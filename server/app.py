@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from layers.catalog import load_catalog
+from server import openapi
 from server.errors import install_error_handlers
 from server.routes import health
 from twin.db import make_engine
@@ -37,6 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Digital twin and GIS service for Đà Nẵng: OGC API Features and "
         "Tiles, analysis, incidents, sensors and a web viewer.",
         lifespan=lifespan,
+        # FastAPI's own routes would serve OpenAPI 3.1; server.openapi serves 3.0.3.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.catalog = load_catalog(settings.layers_file)
@@ -44,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.viewer_page = viewer_page  # browsers asking the landing page for HTML get the map
     install_error_handlers(app)
+    openapi.install(app)
     app.include_router(health.router)
     for extra in _routers():
         app.include_router(extra)

@@ -72,6 +72,14 @@ class LiveHub:
     def stop(self) -> None:
         self._stop.set()
 
+    async def heartbeat(self, every_s: float) -> None:
+        """A comment line to every client now and then: keeps proxies from closing idle
+        streams and lets a stream notice its client has gone (the write fails)."""
+        beat = b": keep-alive\n\n"
+        while not self._stop.is_set():
+            await asyncio.sleep(every_s)
+            self._fan_out_bytes(beat)
+
     # -- the listener thread ------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Any]:
         u = make_url(self.settings.url())
@@ -153,6 +161,13 @@ class LiveHub:
         if alarm is not None:
             self._fan_out([(sse(None, "alarm", {"action": msg.get("action"), "alarm": alarm}),
                             None)])
+
+    def _fan_out_bytes(self, data: bytes) -> None:
+        for c in list(self.clients):
+            try:
+                c.queue.put_nowait(data)
+            except asyncio.QueueFull:
+                self.clients.discard(c)
 
     def _fan_out(self, rendered: list[tuple[str, str | None]]) -> None:
         for staff_msg, public_msg in rendered:

@@ -20,7 +20,14 @@ from layers import features as feats
 from layers import features_meta as meta
 from layers.catalog import Catalog, Layer
 from layers.errors import InvalidParameter
-from layers.features_params import parse_format, parse_items_query
+from layers.features_params import (
+    CRS84,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    parse_format,
+    parse_items_query,
+)
 from server.deps import CatalogDep, ConnDep, PrincipalDep, get_principal
 from twin.errors import NotFound
 
@@ -30,6 +37,34 @@ JSON = "application/json"
 CRS84_HEADER = {"Content-Crs": "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"}
 CollectionId = Annotated[str, Path(description="Collection (layer) id, see /collections")]
 Fmt = Annotated[str | None, Query(description="Response format: json")]
+
+# -- how the responses are described in the OpenAPI document --------------------------
+
+_ERROR = {"application/json": {"schema": {
+    "type": "object", "required": ["code", "description"],
+    "properties": {"code": {"type": "string", "description": "the error type"},
+                   "description": {"type": "string", "description": "what was wrong"}},
+}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A parameter is invalid or unknown", "content": _ERROR},
+    404: {"description": "No such collection (or not visible to the caller)",
+          "content": _ERROR},
+}
+_OBJECT = {"schema": {"type": "object"}}
+_LINKS = {"type": "array", "items": {"type": "object", "required": ["href", "rel"], "properties": {
+    "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
+    "title": {"type": "string"}}}}
+_CONTENT_CRS = {"Content-Crs": {"description": "CRS of the geometries (always CRS84)",
+                                "schema": {"type": "string"}}}
+
+
+def _doc(description: str, media_type: str = JSON, *errors: int,
+         also: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route answering a JSON document (handlers return bytes)."""
+    content = {media_type: _OBJECT, **(also or {})}
+    return {200: {"description": description, "content": content},
+            **{code: _ERRORS[code] for code in (400, *errors)}}
+
 
 
 def _json(doc: Any, media_type: str = JSON) -> Response:
@@ -51,7 +86,10 @@ def landing(request: Request) -> Response:
     return _json(meta.landing(_base(request), app.title, app.description))
 
 
-@router.get("/", summary="Landing page", response_class=Response)
+@router.get("/", summary="Landing page", response_class=Response,
+            responses=_doc("Links to the API definition, conformance and collections; "
+                           "browsers asking for HTML get the map viewer",
+                           also={"text/html": {"schema": {"type": "string"}}}))
 def root(request: Request, f: Fmt = None) -> Response:
     """Landing page: JSON for API clients; browsers asking for HTML get the viewer."""
     accept = request.headers.get("accept", "")
@@ -62,14 +100,16 @@ def root(request: Request, f: Fmt = None) -> Response:
     return landing(request)
 
 
-@router.get("/conformance", summary="Conformance classes", response_class=Response)
+@router.get("/conformance", summary="Conformance classes", response_class=Response,
+            responses=_doc("The conformance classes (conformsTo URIs)"))
 def conformance(f: Fmt = None) -> Response:
     """The OGC API conformance classes this server implements."""
     _only_json(f)
     return _json(meta.conformance())
 
 
-@router.get("/collections", summary="Collections", response_class=Response)
+@router.get("/collections", summary="Collections", response_class=Response,
+            responses=_doc("The collections the caller may see"))
 def collections(request: Request, conn: ConnDep, catalog: CatalogDep,
                 principal: PrincipalDep, f: Fmt = None) -> Response:
     """The collections (layers) the caller may see."""
@@ -77,7 +117,8 @@ def collections(request: Request, conn: ConnDep, catalog: CatalogDep,
     return _json(meta.collections(conn, catalog.visible(principal.role), _base(request)))
 
 
-@router.get("/collections/{collection_id}", summary="One collection", response_class=Response)
+@router.get("/collections/{collection_id}", summary="One collection", response_class=Response,
+            responses=_doc("The collection: extent, CRS, links", JSON, 404))
 def collection(collection_id: CollectionId, request: Request, conn: ConnDep,
                catalog: CatalogDep, principal: PrincipalDep, f: Fmt = None) -> Response:
     """A collection's description: extent, links to items, queryables and tiles."""
@@ -87,7 +128,9 @@ def collection(collection_id: CollectionId, request: Request, conn: ConnDep,
 
 
 @router.get("/collections/{collection_id}/queryables", summary="Queryables",
-            response_class=Response)
+            response_class=Response,
+            responses=_doc("JSON Schema of the queryable properties",
+                           "application/schema+json", 404))
 def queryables(collection_id: CollectionId, request: Request, catalog: CatalogDep,
                principal: PrincipalDep, f: Fmt = None) -> Response:
     """JSON Schema of the properties that filters and sortby may name."""
@@ -97,7 +140,8 @@ def queryables(collection_id: CollectionId, request: Request, catalog: CatalogDe
 
 
 @router.get("/collections/{collection_id}/schema", summary="Feature schema",
-            response_class=Response)
+            response_class=Response,
+            responses=_doc("JSON Schema of the features", "application/schema+json", 404))
 def schema(collection_id: CollectionId, request: Request, catalog: CatalogDep,
            principal: PrincipalDep, f: Fmt = None) -> Response:
     """JSON Schema of the collection's items (GeoJSON Features with typed properties)."""
@@ -106,38 +150,83 @@ def schema(collection_id: CollectionId, request: Request, catalog: CatalogDep,
     return _json(meta.feature_schema(layer, _base(request)), "application/schema+json")
 
 
-def _query_param(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
-            "description": description}
+def _query_param(name: str, description: str, schema: dict[str, Any] | None = None,
+                 **more: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False,
+            "schema": schema or {"type": "string"}, "description": description, **more}
 
+
+def _list_param(name: str, description: str, items: dict[str, Any]) -> dict[str, Any]:
+    """A comma-separated list (OpenAPI ``style: form, explode: false``)."""
+    return _query_param(name, description, {"type": "array", "items": items},
+                        style="form", explode=False)
+
+
+_CRS = {"type": "string", "format": "uri", "default": CRS84}
 
 # Documented here, parsed by layers.features_params: FastAPI would otherwise validate
 # them on every request only to hand back strings.
 ITEMS_PARAMETERS = [
-    _query_param("bbox", "minx,miny,maxx,maxy in CRS84 degrees"),
-    _query_param("bbox-crs", "CRS84 only"),
-    _query_param("datetime", "Instant or interval start/end ('..' = open); for collections "
-                             "with a time field"),
-    _query_param("limit", "Page size, 1–10000 (default 100)"),
-    _query_param("offset", "Features to skip (the next/prev links carry it)"),
-    _query_param("properties", "Comma list of properties to return"),
-    _query_param("sortby", "Comma list of [+|-]property"),
-    _query_param("ids", "Comma list of feature ids"),
-    _query_param("filter", "CQL2 filter (see /collections/{collectionId}/queryables)"),
-    {**_query_param("filter-lang", "Language of filter"),
-     "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"],
-                "default": "cql2-text"}},
-    _query_param("filter-crs", "CRS84 only"),
-    {**_query_param("f", "Response format (or Accept: text/csv)"),
-     "schema": {"type": "string", "enum": ["json", "csv"]}},
+    _query_param("bbox", "minx,miny,maxx,maxy in CRS84 degrees (of 6 numbers, the heights "
+                         "are ignored)",
+                 {"type": "array", "items": {"type": "number"},
+                  "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}]},
+                 style="form", explode=False),
+    _query_param("bbox-crs", "CRS of bbox: CRS84 only", _CRS),
+    _query_param("datetime", "Instant or interval start/end ('..' = open), RFC 3339; for "
+                             "collections with a time field"),
+    _query_param("limit", f"Page size (default {DEFAULT_LIMIT})",
+                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                  "default": DEFAULT_LIMIT}),
+    _query_param("offset", "Features to skip (the next/prev links carry it)",
+                 {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}),
+    _list_param("properties", "Properties to return (comma list)", {"type": "string"}),
+    _list_param("sortby", "Sort keys, comma list of [+|-]property", {"type": "string"}),
+    _list_param("ids", "Feature ids (comma list)", {"type": "integer"}),
+    _query_param("filter", "CQL2 filter on the queryables "
+                           "(see /collections/{collectionId}/queryables)"),
+    _query_param("filter-lang", "Language of filter",
+                 {"type": "string", "enum": ["cql2-text", "cql2-json"],
+                  "default": "cql2-text"}),
+    _query_param("filter-crs", "CRS of the filter's geometries: CRS84 only", _CRS),
+    _query_param("crs", "CRS of the response: CRS84 only", _CRS),
+    _query_param("f", "Response format (or Accept: text/csv)",
+                 {"type": "string", "enum": ["json", "csv"], "default": "json"}),
 ]
+_FEATURE_COLLECTION = {"schema": {
+    "type": "object", "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": {"type": "object"}},
+        "links": _LINKS,
+        "numberReturned": {"type": "integer", "minimum": 0},
+        "timeStamp": {"type": "string", "format": "date-time"},
+    },
+}}
+_FEATURE = {"schema": {
+    "type": "object", "required": ["type", "geometry", "properties"],
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature"]},
+        "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+        "geometry": {"type": "object", "nullable": True},
+        "properties": {"type": "object", "nullable": True},
+        "links": _LINKS,
+    },
+}}
 
 
 @router.get(
     "/collections/{collection_id}/items",
     summary="Features",
     response_class=Response,
-    responses={200: {"content": {feats.GEOJSON: {}, "text/csv": {}}}},
+    responses={
+        200: {"description": "A page of features (GeoJSON FeatureCollection, or CSV with "
+                             "a Link header to the next page)",
+              "headers": _CONTENT_CRS,
+              "content": {feats.GEOJSON: _FEATURE_COLLECTION,
+                          "text/csv": {"schema": {"type": "string"}}}},
+        **_ERRORS,
+    },
     openapi_extra={"parameters": ITEMS_PARAMETERS},
 )
 def items(collection_id: CollectionId, request: Request) -> Response:
@@ -168,7 +257,11 @@ def items(collection_id: CollectionId, request: Request) -> Response:
 
 @router.get("/collections/{collection_id}/items/{fid}", summary="One feature",
             response_class=Response,
-            responses={200: {"content": {feats.GEOJSON: {}}}})
+            responses={200: {"description": "The feature (GeoJSON)", "headers": _CONTENT_CRS,
+                             "content": {feats.GEOJSON: _FEATURE}},
+                       400: _ERRORS[400],
+                       404: {"description": "No such feature or collection",
+                             "content": _ERROR}})
 def item(collection_id: CollectionId, fid: str, request: Request, f: Fmt = None) -> Response:
     """One feature by id (404 when absent)."""
     layer = _layer(request, collection_id)

@@ -28,7 +28,8 @@ async def hub_for(request: Request) -> LiveHub:
             hub = LiveHub(state.settings, state.engine, asyncio.get_running_loop())
             await asyncio.to_thread(hub.start)
             state.live_hub = hub
-            state.closers.append(hub.stop)
+            beat = asyncio.create_task(hub.heartbeat(HEARTBEAT_S))
+            state.closers += [hub.stop, beat.cancel]
     return hub
 
 
@@ -68,14 +69,9 @@ async def live(request: Request, access_token: str | None = None) -> StreamingRe
                             yield replayed
                     sent_upto = missed[-1]["event"]
             while True:
-                try:
-                    async with asyncio.timeout(HEARTBEAT_S):  # a timer, not a task per wait
-                        data = await client.queue.get()
-                except TimeoutError:
-                    if await request.is_disconnected():
-                        break
-                    yield ": keep-alive\n\n"
-                    continue
+                # no timer per wait: the hub queues a keep-alive every HEARTBEAT_S, and a
+                # write to a closed connection ends this stream
+                data = await client.queue.get()
                 if sent_upto and data.startswith(b"id: "):
                     eid = int(data[4 : data.index(b"\n")])
                     if eid <= sent_upto:

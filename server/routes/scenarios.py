@@ -20,19 +20,22 @@ Include = Annotated[str | None, Query(description="comma list: features, geometr
 
 class FloodIn(BaseModel):
     water_level_m: float | None = Field(
-        default=None, description="water surface, metres above mean sea level (0…1000)")
+        default=None, description="water surface, metres above mean sea level (0…1000); "
+        "for an incident, default: the water level its flood-tower alarm read")
     rise_m: float | None = Field(
         default=None, description="or a rise over the reference: the sea (0 m), or the "
         "lowest ground under the seeds")
     seeds: list[list[float]] | None = Field(
-        default=None, description="source points [[lon, lat], …]; default: the sea")
+        default=None, description="source points [[lon, lat], …]; default: the sea, or "
+        "the incident's location")
     dem: str | None = Field(default=None, description="registered DEM (default: the newest)")
     impassable_depth_m: float = Field(default=0.3, description="roads deeper are impassable")
     name: str | None = None
     save: bool = True
     public: bool = Field(default=False, description="depth tiles visible to everyone")
     incident_id: int | None = Field(
-        default=None, description="the flood incident this scenario belongs to (for /ops)")
+        default=None, description="the flood incident this scenario is run for (the /ops "
+        "flood layer); seeds and level default from it")
 
 
 class ClosureIn(BaseModel):
@@ -76,7 +79,8 @@ def flood(
 ) -> dict[str, Any]:
     """Flood the DEM to a water level from the sea (or seed points) and report what is
     affected: flooded area, buildings, roads (impassable above a depth), facilities,
-    people. Depth tiles: ``links.tiles``."""
+    people. Depth tiles: ``links.tiles``. With ``incident_id`` (a flood incident) the
+    water starts at the incident and, unless given, rises to its flood-tower reading."""
     inc = _include(include)
     seeds = tuple(tuple(s) for s in body.seeds) if body.seeds is not None else None
     for s in seeds or ():
@@ -134,7 +138,7 @@ def list_scenarios(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Stored scenarios, newest first (summaries, no geometry); ``incident_id`` gives the
-    floods run for an incident (the /ops flood layer)."""
+    scenarios run for an incident (the /ops flood layer; 404 for an unknown incident)."""
     return store.list_(conn, kind, limit, offset, incident_id)
 
 
