@@ -66,7 +66,6 @@ def _doc(description: str, media_type: str = JSON, *errors: int,
             **{code: _ERRORS[code] for code in (400, *errors)}}
 
 
-
 def _json(doc: Any, media_type: str = JSON) -> Response:
     return Response(orjson.dumps(doc), media_type=media_type)
 

@@ -56,6 +56,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(tags=["tiles"], lifespan=_lifespan)
 
+_NOT_FOUND = {"description": "Unknown collection (or not visible to the caller), or tile "
+                             "matrix set other than WebMercatorQuad"}
+
 # -- helpers ---------------------------------------------------------------------------
 
 
@@ -227,7 +230,7 @@ def _tileset_links(base: str, layer_id: str) -> list[dict[str, Any]]:
 # -- tile matrix sets --------------------------------------------------------------------
 
 
-@router.get("/tileMatrixSets")
+@router.get("/tileMatrixSets", summary="Tiling schemes")
 def tile_matrix_sets(request: Request) -> dict[str, Any]:
     """The tiling schemes tiles are offered in (WebMercatorQuad)."""
     tms = morecantile.tms.get(TMS_ID)
@@ -239,7 +242,8 @@ def tile_matrix_sets(request: Request) -> dict[str, Any]:
     }]}
 
 
-@router.get("/tileMatrixSets/{tms_id}")
+@router.get("/tileMatrixSets/{tms_id}", summary="A tiling scheme",
+            responses={404: {"description": "Unknown tile matrix set (only WebMercatorQuad)"}})
 def tile_matrix_set(tms_id: str) -> dict[str, Any]:
     """The OGC TileMatrixSet 2.0 definition."""
     _check_tms(tms_id)
@@ -249,7 +253,8 @@ def tile_matrix_set(tms_id: str) -> dict[str, Any]:
 # -- one collection ----------------------------------------------------------------------
 
 
-@router.get("/collections/{collection_id}/tiles")
+@router.get("/collections/{collection_id}/tiles", summary="A collection's vector tilesets",
+            responses={404: _NOT_FOUND})
 def collection_tilesets(request: Request, collection_id: str) -> dict[str, Any]:
     """The collection's tilesets (vector, WebMercatorQuad)."""
     layer = _layers(request, [collection_id])[0]
@@ -264,7 +269,9 @@ def collection_tilesets(request: Request, collection_id: str) -> dict[str, Any]:
     }
 
 
-@router.get("/collections/{collection_id}/tiles/{tms_id}")
+@router.get("/collections/{collection_id}/tiles/{tms_id}",
+            summary="A collection's vector tileset (WebMercatorQuad)",
+            responses={404: _NOT_FOUND})
 async def collection_tileset(request: Request, collection_id: str, tms_id: str) -> dict[str, Any]:
     """OGC tileset metadata: zoom limits, bounds, the layer's properties, the template."""
     _check_tms(tms_id)
@@ -296,7 +303,8 @@ async def collection_tileset(request: Request, collection_id: str, tms_id: str) 
     }
 
 
-@router.get("/collections/{collection_id}/tiles/{tms_id}/tilejson.json")
+@router.get("/collections/{collection_id}/tiles/{tms_id}/tilejson.json",
+            summary="TileJSON of a collection's tiles", responses={404: _NOT_FOUND})
 async def collection_tilejson(request: Request, collection_id: str, tms_id: str) -> dict[str, Any]:
     """TileJSON 3.0.0 for the collection's tiles."""
     _check_tms(tms_id)
@@ -306,15 +314,26 @@ async def collection_tilejson(request: Request, collection_id: str, tms_id: str)
                            layer.description or layer.title.en)
 
 
+_TILE_HEADERS = {
+    "ETag": {"description": "changes when the tile's data or layer definition does",
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "public for public layers; short for live ones",
+                      "schema": {"type": "string"}},
+}
 _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {MEDIA_TYPE: {}}, "description": "the tile (gzip when accepted)"},
-    204: {"description": "no feature in this tile"},
-    304: {"description": "not modified (If-None-Match)"},
+    200: {"content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+          "headers": {**_TILE_HEADERS, "Content-Encoding": {
+              "description": "gzip when the request accepts it",
+              "schema": {"type": "string", "enum": ["gzip"]}}},
+          "description": "the Mapbox vector tile (gzip when accepted)"},
+    204: {"description": "no feature in this tile", "headers": _TILE_HEADERS},
+    304: {"description": "not modified (If-None-Match)", "headers": _TILE_HEADERS},
     404: {"description": "unknown layer, tile outside the matrix or the layer's zooms"},
 }
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}/{z}/{x}/{y}",
+            summary="A vector tile of a collection (z/x/y = tileMatrix/tileCol/tileRow)",
             response_class=Response, responses=_TILE_RESPONSES)
 async def collection_tile(request: Request, collection_id: str, tms_id: str,
                           z: int, x: int, y: int) -> Response:
@@ -330,7 +349,7 @@ def _split(spec: str) -> list[str]:
     return [s.strip() for s in spec.split(",") if s.strip()]
 
 
-@router.get("/tiles")
+@router.get("/tiles", summary="Vector tilesets (per collection, and the basemap)")
 def tilesets(request: Request) -> dict[str, Any]:
     """The vector tilesets the caller may see: one per collection, and the basemap
     (several layers in one tile)."""
@@ -360,7 +379,9 @@ def tilesets(request: Request) -> dict[str, Any]:
             "tilesets": sets}
 
 
-@router.get("/tiles/{layer_ids}/tilejson.json")
+@router.get("/tiles/{layer_ids}/tilejson.json",
+            summary="TileJSON of composite tiles (comma-separated layer ids)",
+            responses={404: _NOT_FOUND})
 async def composite_tilejson(request: Request, layer_ids: str) -> dict[str, Any]:
     """TileJSON 3.0.0 for a composite tile of several layers (comma-separated ids)."""
     layers = _layers(request, _split(layer_ids))
@@ -370,8 +391,9 @@ async def composite_tilejson(request: Request, layer_ids: str) -> dict[str, Any]
                            "Composite tiles: " + ", ".join(lyr.title.en for lyr in layers))
 
 
-@router.get("/tiles/{layer_ids}/{z}/{x}/{y}.mvt", response_class=Response,
-            responses=_TILE_RESPONSES)
+@router.get("/tiles/{layer_ids}/{z}/{x}/{y}.mvt",
+            summary="A composite vector tile: one MVT layer per id (comma-separated)",
+            response_class=Response, responses=_TILE_RESPONSES)
 async def composite_tile(request: Request, layer_ids: str, z: int, x: int, y: int) -> Response:
     """One tile holding one MVT layer per id (layers outside their zooms are left out);
     404 if any layer is unknown or hidden from the caller."""
