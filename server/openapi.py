@@ -306,7 +306,7 @@ def to_oas30(doc: dict[str, Any]) -> dict[str, Any]:
         info["description"] = summary
     if isinstance(info.get("license"), dict):
         info["license"].pop("identifier", None)
-    paths = out.setdefault("paths", {})
+    out["paths"] = paths = _ogc_names(out.get("paths") or {})
     for item in paths.values():
         _path_item(item)
     components = out.get("components")
@@ -328,6 +328,31 @@ def to_oas30(doc: dict[str, Any]) -> dict[str, Any]:
         for name in [n for n, v in schemes.items()
                      if isinstance(v, dict) and v.get("type") == "mutualTLS"]:
             del schemes[name]
+    return out
+
+
+# OGC API path parameter names: clients such as GDAL look up
+# ``/collections/{collectionId}/items`` in the document to learn the query parameters
+OGC_NAMES = {"collection_id": "collectionId", "fid": "featureId",
+             "tms_id": "tileMatrixSetId", "z": "tileMatrix", "y": "tileRow", "x": "tileCol"}
+
+
+def _ogc_names(paths: dict[str, Any]) -> dict[str, Any]:
+    """The OGC API paths with the standard's parameter names (only the document's names
+    change: a path template's names do not affect which URLs match)."""
+    out: dict[str, Any] = {}
+    for path, item in paths.items():
+        if not path.startswith("/collections"):
+            out[path] = item
+            continue
+        names = {k: v for k, v in OGC_NAMES.items() if "{" + k + "}" in path}
+        for old, new in names.items():
+            path = path.replace("{" + old + "}", "{" + new + "}")
+        for op in item.values() if isinstance(item, dict) else ():
+            for prm in op.get("parameters", []) if isinstance(op, dict) else ():
+                if prm.get("in") == "path" and prm.get("name") in names:
+                    prm["name"] = names[prm["name"]]
+        out[path] = item
     return out
 
 

@@ -4,6 +4,7 @@ converted from FastAPI's 3.1 document, validated with openapi-spec-validator."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -18,7 +19,7 @@ from server.app import create_app
 from server.openapi import SCHEMA_KEYS, schema_30, to_oas30
 
 OAS30_CONFORMANCE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30"
-ITEMS = "/collections/{collection_id}/items"
+ITEMS = "/collections/{collectionId}/items"
 # JSON Schema 2020-12 keywords OpenAPI 3.0 does not have.
 ONLY_31 = {"const", "examples", "prefixItems", "$schema", "$id", "$defs", "$anchor",
            "$dynamicRef", "unevaluatedProperties", "unevaluatedItems", "contentMediaType",
@@ -122,9 +123,9 @@ def test_features_paths_are_described(doc):
     op = doc["paths"][ITEMS]["get"]
     assert op["summary"]
     params = {p["name"]: p for p in op["parameters"]}
-    assert {"collection_id", "bbox", "limit", "datetime", "filter", "filter-lang",
+    assert {"collectionId", "bbox", "limit", "datetime", "filter", "filter-lang",
             "properties", "sortby", "ids", "f"} <= set(params)
-    assert params["collection_id"]["in"] == "path" and params["collection_id"]["required"]
+    assert params["collectionId"]["in"] == "path" and params["collectionId"]["required"]
     bbox = params["bbox"]
     assert bbox["schema"]["type"] == "array" and bbox["schema"]["items"]["type"] == "number"
     assert bbox["style"] == "form" and bbox["explode"] is False
@@ -135,28 +136,31 @@ def test_features_paths_are_described(doc):
     assert set(op["responses"]["200"]["content"]) == {"application/geo+json", "text/csv"}
     assert {"400", "404"} <= set(op["responses"])
 
-    item = doc["paths"][ITEMS + "/{fid}"]["get"]
+    item = doc["paths"][ITEMS + "/{featureId}"]["get"]
     assert set(item["responses"]["200"]["content"]) == {"application/geo+json"}
     for path, media in [("/", "application/json"), ("/conformance", "application/json"),
                         ("/collections", "application/json"),
-                        ("/collections/{collection_id}", "application/json"),
-                        ("/collections/{collection_id}/queryables", "application/schema+json")]:
+                        ("/collections/{collectionId}", "application/json"),
+                        ("/collections/{collectionId}/queryables", "application/schema+json")]:
         op = doc["paths"][path]["get"]
         assert op["summary"], path
         assert media in op["responses"]["200"]["content"], path
 
 
 def test_tiles_paths_are_described(doc):
-    for path in ("/collections/{collection_id}/tiles/{tms_id}/{z}/{x}/{y}",
+    for path in ("/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/"
+                 "{tileCol}/{tileRow}",
                  "/tiles/{layer_ids}/{z}/{x}/{y}.mvt"):
         op = doc["paths"][path]["get"]
         assert op["summary"]
         tile = op["responses"]["200"]["content"]["application/vnd.mapbox-vector-tile"]
         assert tile["schema"] == {"type": "string", "format": "binary"}
         assert {"204", "304", "404"} <= set(op["responses"])
-        assert {p["name"] for p in op["parameters"]} >= {"z", "x", "y"}
-    for path in ("/tiles", "/tileMatrixSets", "/collections/{collection_id}/tiles",
-                 "/collections/{collection_id}/tiles/{tms_id}"):
+        path_names = {p["name"] for p in op["parameters"] if p["in"] == "path"}
+        assert path_names >= ({"tileMatrix", "tileCol", "tileRow"} if "{tileRow}" in path
+                              else {"z", "x", "y"})
+    for path in ("/tiles", "/tileMatrixSets", "/collections/{collectionId}/tiles",
+                 "/collections/{collectionId}/tiles/{tileMatrixSetId}"):
         assert doc["paths"][path]["get"]["summary"], path
 
 
@@ -301,3 +305,14 @@ def test_document_level_rules():
     assert item["get"]["parameters"] == [{"$ref": "#/components/parameters/P"}]
     assert item["get"]["responses"]["200"]["headers"]["X-N"]["schema"] == {"enum": [1]}
     assert doc["components"]["parameters"]["P"]["schema"] == {"type": "integer", "example": 1}
+
+
+def test_ogc_paths_use_the_standard_parameter_names(doc: dict) -> None:
+    """GDAL's OAPIF driver looks up ``/collections/{collectionId}/items`` to learn the
+    query parameters; every OGC path uses the standard's names."""
+    ogc = [p for p in doc["paths"] if p.startswith("/collections/")]
+    assert ogc and all("{collection_id}" not in p and "{fid}" not in p for p in ogc)
+    for path in ogc:
+        names = {prm["name"] for op in doc["paths"][path].values()
+                 for prm in op.get("parameters", []) if prm["in"] == "path"}
+        assert names == set(re.findall(r"\{(\w+)\}", path)), path
