@@ -123,8 +123,10 @@ def create(
     *,
     actor: str,
     channel: str = "staff",
+    event_data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Create an incident in status ``reported``; fills ward, SLA and a follow-up token."""
+    """Create an incident in status ``reported``; fills ward, SLA and a follow-up token.
+    ``event_data`` adds to the timeline's ``created`` event (a sensor rule's reading)."""
     _check_fields(data)
     cat = get_category(str(data.get("category", "")))
     if cat is None:
@@ -163,7 +165,8 @@ def create(
             params,
         ).scalar_one()
     )
-    event(conn, iid, actor, "created", {"status": "reported", "channel": channel})
+    event(conn, iid, actor, "created",
+          {**(event_data or {}), "status": "reported", "channel": channel})
     return _row(conn, iid)
 
 

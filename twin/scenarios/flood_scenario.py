@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from twin.errors import InputError
-from twin.scenarios import flood, impact, store
+from twin.scenarios import flood, impact, incident_flood, store
 from twin.scenarios.terrain import load_dem, resolve_dem
 from twin.settings import Settings
 
@@ -25,7 +25,8 @@ from twin.settings import Settings
 class FloodParams:
     """What a planner asks: a level (absolute, or a rise over the reference), optional
     seed points (lon, lat in EPSG:4326), the DEM by name, the depth (m) above which a road
-    is impassable."""
+    is impassable; for a flood incident its id (seeds and level default from it, see
+    :mod:`twin.scenarios.incident_flood`)."""
 
     water_level_m: float | None = None
     rise_m: float | None = None
@@ -64,6 +65,7 @@ def run_flood(
         when asked. ``summary.timing_ms`` says where the time went.
     """
     t0 = time.perf_counter()
+    p, from_incident = incident_flood.apply(conn, p)
     p.check()
     ref = resolve_dem(conn, p.dem)
     dem = load_dem(ref.path)
@@ -76,10 +78,8 @@ def run_flood(
     params = {
         "water_level_m": p.water_level_m, "rise_m": p.rise_m,
         "seeds": [list(s) for s in p.seeds] if p.seeds else None, "dem": ref.name,
-        "impassable_depth_m": p.impassable_depth_m,
+        "impassable_depth_m": p.impassable_depth_m, **from_incident,
     }
-    if p.incident_id is not None:
-        params["incident_id"] = store.check_incident(conn, p.incident_id)
     pieces = impact.as_wkb(flood.pieces(grid))
     t_poly = time.perf_counter()
     # while the database works: roads and facilities on a second connection, the display
@@ -93,7 +93,7 @@ def run_flood(
     final = None
     try:
         sid = store.insert(conn, "flood", params, name=p.name, created_by=created_by,
-                           public=public)
+                           public=public, incident_id=p.incident_id)
         b = impact.buildings(conn, pieces, features=features)
         r, f = side.result()
         t_db = time.perf_counter()

@@ -6,7 +6,17 @@ import datetime as dt
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Computed, DateTime, Text, false, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Text,
+    false,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,7 +30,8 @@ class Scenario(Base):
 
     ``params`` holds what was asked, ``result`` the summary that was answered; ``geom``
     (EPSG:4326, nullable) is the flooded area of a flood; ``raster_path`` the depth COG
-    (metres) written under ``settings.terrain_dir / 'scenarios'``.
+    (metres) written under ``settings.terrain_dir / 'scenarios'``; ``incident_id`` the
+    incident a flood was run for (the /ops flood layer).
     """
 
     __tablename__ = "scenario"
@@ -41,6 +52,9 @@ class Scenario(Base):
         Boolean, nullable=False, default=False, server_default=false()
     )
     raster_path: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("incident.id", ondelete="SET NULL"), index=True
+    )
     geom = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=True
     )

@@ -11,7 +11,9 @@ from sqlalchemy import Connection, text
 
 from twin.errors import InputError, NotFound
 
-COLUMNS = "id, kind, name, params, result, created_at, created_by, public, raster_path"
+COLUMNS = (
+    "id, kind, name, params, result, created_at, created_by, public, raster_path, incident_id"
+)
 
 
 def insert(
@@ -24,19 +26,21 @@ def insert(
     result: dict[str, Any] | None = None,
     geom_wkb: bytes | None = None,
     public: bool = False,
+    incident_id: int | None = None,
 ) -> int:
     """Insert a scenario row; ``geom_wkb`` is a (Multi)Polygon in EPSG:4326."""
     return int(
         conn.execute(
             text(
-                "INSERT INTO scenario (kind, name, params, result, created_by, public, geom) "
-                "VALUES (:kind, :name, CAST(:params AS jsonb), CAST(:result AS jsonb), :by, "
-                ":public, CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL ELSE "
-                "ST_Multi(ST_GeomFromWKB(CAST(:wkb AS bytea), 4326)) END) RETURNING id"
+                "INSERT INTO scenario (kind, name, params, result, created_by, public, "
+                "incident_id, geom) VALUES (:kind, :name, CAST(:params AS jsonb), "
+                "CAST(:result AS jsonb), :by, :public, :incident, CASE WHEN CAST(:wkb AS bytea) "
+                "IS NULL THEN NULL ELSE ST_Multi(ST_GeomFromWKB(CAST(:wkb AS bytea), 4326)) END) "
+                "RETURNING id"
             ),
             {"kind": kind, "name": name, "params": json.dumps(params),
              "result": None if result is None else json.dumps(result), "by": created_by,
-             "public": public, "wkb": geom_wkb},
+             "public": public, "incident": incident_id, "wkb": geom_wkb},
         ).scalar_one()
     )
 
@@ -59,7 +63,7 @@ def record(
     else:
         row = {"id": None, "kind": kind, "name": name, "params": params, "result": result,
                "created_at": None, "created_by": created_by, "public": False,
-               "raster_path": None}
+               "raster_path": None, "incident_id": None}
     out = public_view(row)
     out["features"] = result.get("_geojson")
     return out
@@ -100,6 +104,7 @@ def public_view(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"].isoformat() if row.get("created_at") else None,
         "created_by": row["created_by"],
         "public": row.get("public", False),
+        "incident_id": row.get("incident_id"),
         "summary": result,
         "links": links(row["id"], row["kind"], row.get("raster_path")),
     }
@@ -133,22 +138,19 @@ def get(conn: Connection, scenario_id: int, *, geometry: bool = True) -> dict[st
     return out
 
 
-def check_incident(conn: Connection, incident_id: int) -> int:
-    """The id of an existing incident (a flood scenario may belong to one)."""
-    if conn.execute(text("SELECT 1 FROM incident WHERE id = :i"), {"i": incident_id}).first():
-        return incident_id
-    raise InputError(f"unknown incident {incident_id}")
-
-
 def list_(
     conn: Connection, kind: str | None = None, limit: int = 50, offset: int = 0,
     incident_id: int | None = None,
 ) -> dict[str, Any]:
-    """Scenarios, newest first, without geometry; optionally of one kind or one incident."""
+    """Scenarios, newest first, without geometry; optionally of one kind or those run for
+    one incident (:class:`NotFound` when there is no such incident)."""
     if kind is not None and kind not in ("flood", "closure", "outage"):
         raise InputError("kind must be flood, closure or outage")
+    if incident_id is not None and not conn.execute(
+            text("SELECT 1 FROM incident WHERE id = :i"), {"i": incident_id}).first():
+        raise NotFound(f"incident {incident_id} not found")
     conds = (["kind = :kind"] if kind else []) + (
-        ["params->>'incident_id' = CAST(:iid AS text)"] if incident_id is not None else [])
+        ["incident_id = :iid"] if incident_id is not None else [])
     where = f"WHERE {' AND '.join(conds)}" if conds else ""
     light = COLUMNS.replace(
         "result", "result - '_building_ids' - '_impassable_ids' - '_geojson' AS result"

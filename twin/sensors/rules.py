@@ -207,6 +207,12 @@ def _open_incident(conn: Connection, alarm_id: int, r: dict[str, Any], message: 
         return
     geom = wkt.loads(loc[0])
     actor = f"sensor-rule:{r['id']}"
+    # the reading behind the alarm, on the timeline (a flood run for the incident starts
+    # at this water level: twin.scenarios.incident_flood)
+    extra = {} if r["kind"] == "no_signal" or r["last_value"] is None else {"reading": {
+        "alarm": alarm_id, "rule": r["id"], "datastream": r["datastream"],
+        "value": r["last_value"], "unit": r["unit"],
+        "time": r["last_time"].isoformat() if r["last_time"] else None}}
     iid = store.find_open_nearby(conn, r["category"], geom, radius_m=300, hours=24)
     if iid is None:
         inc = store.create(
@@ -222,10 +228,12 @@ def _open_incident(conn: Connection, alarm_id: int, r: dict[str, Any], message: 
             },
             actor=actor,
             channel="sensor",
+            event_data=extra,
         )
         iid = inc["id"]
     else:
-        store.event(conn, iid, actor, "comment", {"text": f"Sensor alarm {alarm_id}: {message}"})
+        store.event(conn, iid, actor, "comment",
+                    {"text": f"Sensor alarm {alarm_id}: {message}", **extra})
     conn.execute(text("UPDATE alarm SET incident_id = :i WHERE id = :a"), {"i": iid, "a": alarm_id})
 
 
