@@ -116,11 +116,12 @@ def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None =
         "staffOnly": page in ("plan", "ops"),
     }
     out = out.replace("<body>", f'<body class="page-{page}">\n' + panels_html(page), 1)
-    scripts = ["i18n.js", "twin.js", "style.js", "viewer.js", "labels.js", "panels.js", "live.js"]
+    scripts = ["i18n.js", "twin.js", "style.js", "viewer.js", "labels.js", "panels.js", "live.js",
+               "sensorchart.js"]
     if page == "plan":
         scripts += ["draw.js", "plan.js", "whatif.js"]
     if page == "ops":
-        scripts += ["ops.js"]
+        scripts += ["ops.js", "alarms.js", "opsflood.js"]
     tail = _config_script(config) + _scripts(scripts)
     # pydeck's own script (createDeck) comes first; ours run after it, in order.
     idx = out.rfind("</html>")

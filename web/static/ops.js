@@ -98,6 +98,8 @@
   function renderDetail() {
     const panel = T.$("#incident-panel");
     const f = selected !== null ? byId.get(selected) : null;
+    // add-ons (opsflood.js) follow the selection and the open incidents from here
+    document.dispatchEvent(new CustomEvent("twin:ops-incident", { detail: { selected: f || null, incidents: sorted() } }));
     if (!f) { panel.hidden = true; return; }
     const p = f.properties;
     T.$("#inc-h").textContent = titleOf(f);
