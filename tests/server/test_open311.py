@@ -57,8 +57,12 @@ def test_round_trip_and_privacy(client, engine):
     assert abs(got["lat"] - LAT) < 1e-5 and abs(got["long"] - LON) < 1e-5
     assert got["description"] is None  # not shown before staff verify it
     staff = token_for(client, engine, "responder")
-    client.patch(f"/incidents/{rid}", json={"public": True}, headers=staff)
+    # a citizen's report is public, but not shown before staff verify it
+    assert client.get(f"/incidents/{rid}", headers=staff).json()["properties"]["public"] is True
+    assert client.get(f"/collections/incidents/items/{rid}").status_code == 404
     client.post(f"/incidents/{rid}/transition", json={"status": "verified"}, headers=staff)
+    shown = client.get(f"/collections/incidents/items/{rid}")
+    assert shown.status_code == 200 and all(s not in shown.text for s in SECRET)
     got = client.get(f"/open311/v2/requests/{rid}.json").json()[0]
     assert got["description"] == "Ổ gà lớn giữa đường"
     # staff see the reporter; no public answer carries personal data

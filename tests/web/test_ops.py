@@ -63,9 +63,33 @@ def test_new_incident_appears_live_and_shows_nearest_hospitals(visit, live_serve
         f"document.querySelector('#incident-list li[data-id=\"{iid}\"]').dataset.status"
         " === 'verified'")
     assert page.locator('#inc-actions button[data-status="dispatched"]').count() == 1
+
+    # assign units, then show it on the public map (a PATCH naming its version)
+    page.fill("#inc-units", "PCCC-01, 115-03")
+    page.press("#inc-units", "Enter")
+    page.wait_for_function(
+        f"twinOps.get({iid}).properties.assigned_units.join() === 'PCCC-01,115-03'")
+    assert page.get_attribute("#inc-public", "aria-pressed") == "false"
+    page.click("#inc-public")
+    page.wait_for_function("document.querySelector('#inc-public').ariaPressed === 'true'")
+    staff = httpx.get(f"{live_server}/incidents/{iid}", headers=headers).json()["properties"]
+    assert staff["public"] is True and staff["assigned_units"] == ["PCCC-01", "115-03"]
+    public = httpx.get(f"{live_server}/collections/incidents/items/{iid}")
+    assert public.status_code == 200 and "0900 000 000" not in public.text
     visit.idle()
     visit.shot("ops-incident")
     visit.check()
+
+    # someone else edits it meanwhile: the stale version answers 412, the panel reloads
+    edit = httpx.patch(f"{live_server}/incidents/{iid}", headers=headers, json={"severity": 5})
+    version = edit.json()["properties"]["version"]
+    page.wait_for_function(f"twinOps.get({iid}).properties.version === {version}")  # live
+    page.evaluate(f"twinOps.get({iid}).properties.version -= 1")  # as if it had not arrived
+    page.click("#inc-public")
+    page.wait_for_function("document.querySelector('#inc-msg').textContent.includes('người khác')")
+    assert httpx.get(f"{live_server}/incidents/{iid}",
+                     headers=headers).json()["properties"]["public"] is True
+    assert visit.failed == [f"412 {live_server}/incidents/{iid}"]  # the one expected refusal
 
 
 def test_public_map_refreshes_live_incidents(visit, live_server):

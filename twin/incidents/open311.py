@@ -156,6 +156,9 @@ def submit(conn: Connection, form: dict[str, Any], *, client: str) -> dict[str, 
             "reporter_email": email,
             "reporter_phone": form.get("phone"),
             "reporter_device": form.get("device_id"),
+            # a citizen's report is about a public place: it shows on the public map once
+            # staff verify it (never with the reporter's data); staff may hide it
+            "public": True,
         },
         actor=f"open311:{client}",
         channel="open311",

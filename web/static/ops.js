@@ -118,6 +118,12 @@
       el("button", { type: "button", "data-status": s, text: T.t("ops.do." + s), onclick: () => transition(s) })));
     T.$("#inc-closing").hidden = !next.includes("closed");
     T.$("#inc-publish").disabled = p.status === "closed";
+    const pub = T.$("#inc-public");
+    pub.textContent = T.t(p.public ? "ops.hide" : "ops.show");
+    pub.setAttribute("aria-pressed", p.public ? "true" : "false");
+    pub.disabled = p.status === "closed";
+    const units = T.$("#inc-units");
+    if (document.activeElement !== units) units.value = (p.assigned_units || []).join(", ");
     panel.hidden = false;
   }
   function renderHelp() {
@@ -192,6 +198,34 @@
     if (status === "closed") body.reason = T.$("#inc-reason").value;
     return act(`/incidents/${id}/transition`, body, "ops.done");
   }
+  // an edit names the version it was made on (If-Match): someone else's change in between
+  // answers 412, and the incident is reloaded instead of overwritten
+  async function togglePublic() {
+    const f = byId.get(selected);
+    if (!f) return;
+    const msg = T.$("#inc-msg");
+    msg.textContent = "";
+    try {
+      const out = await T.api(`/incidents/${f.id}`, {
+        method: "PATCH", body: JSON.stringify({ public: !f.properties.public }),
+        headers: { "Content-Type": "application/json", "If-Match": `"${f.id}-${f.properties.version}"` },
+      });
+      if (out && out.type === "Feature") upsert(out);
+      msg.textContent = T.t("ops.done");
+    } catch (e) {
+      msg.textContent = e.status === 412 ? T.t("ops.stale") : e.message;
+      if (e.status === 412) {
+        const fresh = await T.api(`/incidents/${f.id}`).catch(() => null);
+        if (fresh && fresh.type === "Feature") upsert(fresh);
+      }
+    }
+    refresh();
+  }
+  function assign(event) {
+    event.preventDefault();
+    const units = T.$("#inc-units").value.split(",").map((u) => u.trim()).filter(Boolean);
+    return act(`/incidents/${selected}/assign`, { units }, "ops.done");
+  }
   function publish() {
     return act(`/incidents/${selected}/publish`, { expires_hours: 24 }, "ops.published");
   }
@@ -229,6 +263,8 @@
     T.$("#incident-list").addEventListener("keydown", listKeys);
     T.$("#inc-close").addEventListener("click", () => transition("closed"));
     T.$("#inc-publish").addEventListener("click", publish);
+    T.$("#inc-public").addEventListener("click", togglePublic);
+    T.$("#inc-assign").addEventListener("submit", assign);
     T.$("#inc-close-panel").addEventListener("click", () => select(null));
     document.addEventListener("twin:incident", onLive);
     document.addEventListener("twin:lang", () => { refresh(); renderHelp(); });
@@ -244,5 +280,5 @@
   }
   let loaded = false;
   document.addEventListener("twin:ready", setup, { once: true });
-  window.twinOps = { select: (id) => select(id, true), get selected() { return selected; }, ids: () => sorted().map((f) => f.id), transition, load };
+  window.twinOps = { select: (id) => select(id, true), get selected() { return selected; }, get: (id) => byId.get(id), ids: () => sorted().map((f) => f.id), transition, load };
 })();
