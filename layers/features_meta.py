@@ -106,6 +106,9 @@ def collection(conn: Connection, layer: Layer, base: str) -> dict[str, Any]:
             _link(base, f"collections/{layer.id}/queryables",
                   "http://www.opengis.net/def/rel/ogc/1.0/queryables",
                   "application/schema+json", "Queryable properties"),
+            # the draft's short rel, which GDAL up to 3.6 follows to push filters to us
+            _link(base, f"collections/{layer.id}/queryables", "queryables",
+                  "application/json", "Queryable properties"),
             _link(base, f"collections/{layer.id}/tiles",
                   "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
                   "application/json", "Vector tilesets"),
@@ -146,6 +149,10 @@ def queryables(layer: Layer, base: str) -> dict[str, Any]:
         "title": layer.title.en,
         "properties": props,
         "additionalProperties": False,
+        # the draft's list form (an extra keyword JSON Schema ignores): GDAL up to 3.6
+        # reads it to learn which properties it may send in a filter
+        "queryables": [{"id": k, "type": v.get("type", "geometry")}
+                       for k, v in props.items() if k != "geometry"],
     }
 
 

@@ -132,10 +132,14 @@ def collection(collection_id: CollectionId, request: Request, conn: ConnDep,
                            "application/schema+json", 404))
 def queryables(collection_id: CollectionId, request: Request, catalog: CatalogDep,
                principal: PrincipalDep, f: Fmt = None) -> Response:
-    """JSON Schema of the properties that filters and sortby may name."""
+    """JSON Schema of the properties that filters and sortby may name (as
+    ``application/json`` to clients that do not ask for ``application/schema+json``)."""
     layer = catalog.get(collection_id, principal.role)
     _only_json(f)
-    return _json(meta.queryables(layer, _base(request)), "application/schema+json")
+    accept = request.headers.get("accept", "")
+    plain = "application/json" in accept and "schema+json" not in accept
+    return _json(meta.queryables(layer, _base(request)),
+                 JSON if plain else "application/schema+json")
 
 
 @router.get("/collections/{collection_id}/schema", summary="Feature schema",
@@ -184,8 +188,9 @@ ITEMS_PARAMETERS = [
     _list_param("ids", "Feature ids (comma list)", {"type": "integer"}),
     _query_param("filter", "CQL2 filter on the queryables "
                            "(see /collections/{collectionId}/queryables)"),
-    _query_param("filter-lang", "Language of filter",
-                 {"type": "string", "enum": ["cql2-text", "cql2-json"],
+    _query_param("filter-lang", "Language of filter (cql-text: the draft's name of "
+                                "cql2-text, which GDAL up to 3.6 looks for)",
+                 {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"],
                   "default": "cql2-text"}),
     _query_param("filter-crs", "CRS of the filter's geometries: CRS84 only", _CRS),
     _query_param("crs", "CRS of the response: CRS84 only", _CRS),

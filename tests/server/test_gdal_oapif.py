@@ -53,3 +53,22 @@ def test_ogr2ogr_copies_every_building(live_server, data, engine, tmp_path):
     info = pyogrio.read_info(out, layer="buildings")
     assert info["features"] == expected >= 25
     assert "levels" in list(info["fields"])
+
+
+def test_gdal_sends_the_attribute_filter_to_the_server(live_server, data, engine):
+    """GDAL 3.6 pushes ``-where`` to us as a CQL text filter (it finds ``cql-text`` in
+    the OpenAPI document and the queryables through the collection's links), so only
+    the matching features cross the wire."""
+    with engine.connect() as conn:
+        expected = conn.execute(text(
+            "SELECT count(*) FROM building WHERE levels > 20 AND use = 'residential'"
+        )).scalar_one()
+    res = subprocess.run(
+        ["ogrinfo", "-ro", "-al", "-q", f"OAPIF:{live_server}/", "buildings",
+         "-where", "levels > 20 AND use = 'residential'"],
+        capture_output=True, text=True, timeout=300, env={**ENV, "CPL_DEBUG": "ON"})
+    assert res.returncode == 0, res.stderr
+    fetched = [u for u in re.findall(r"HTTP: Fetch\((\S+)\)", res.stderr) if "/items" in u]
+    assert any("filter=" in u and "filter-lang=cql-text" in u for u in fetched), fetched
+    assert "client side" not in res.stderr
+    assert len(re.findall(r"^OGRFeature\(buildings\)", res.stdout, re.M)) == expected

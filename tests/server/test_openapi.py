@@ -131,7 +131,7 @@ def test_features_paths_are_described(doc):
     assert bbox["style"] == "form" and bbox["explode"] is False
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 10000,
                                          "default": 100}
-    assert params["filter-lang"]["schema"]["enum"] == ["cql2-text", "cql2-json"]
+    assert params["filter-lang"]["schema"]["enum"] == ["cql2-text", "cql2-json", "cql-text"]
     assert set(params["f"]["schema"]["enum"]) == {"json", "csv"}
     assert set(op["responses"]["200"]["content"]) == {"application/geo+json", "text/csv"}
     assert {"400", "404"} <= set(op["responses"])
