@@ -15,7 +15,7 @@ run: install db
 	@if $(BIN)/twin is-empty; then $(BIN)/twin demo --scale city; else echo "    city model present, skipping"; fi
 	@$(BIN)/twin sensors demo
 	@$(BIN)/twin mqtt up
-	@echo "==> serving on http://127.0.0.1:8000 (Ctrl-C stops); MQTT ingester log: .twin-data/mqtt/ingest.log"
+	@echo "==> serving on http://$${TWIN_HOST:-127.0.0.1}:$${TWIN_PORT:-8000} (Ctrl-C stops); MQTT ingester log: .twin-data/mqtt/ingest.log"
 	@$(BIN)/twin ingest mqtt > .twin-data/mqtt/ingest.log 2>&1 & ingest=$$!; \
 	  trap 'kill $$ingest 2>/dev/null' EXIT INT TERM; $(BIN)/twin serve
 
