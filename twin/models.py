@@ -96,10 +96,17 @@ class AdminArea(Sourced, Base):
 
 
 class RoadNode(Sourced, Base):
+    """A node of the road graph. ``component`` / ``component_size``: its connected
+    component on the undirected graph (the smallest node id in it) and how many nodes
+    that holds, refreshed after every road write (``twin.analysis.components``); routing
+    snaps points to nodes of large components."""
+
     __tablename__ = "road_node"
     __table_args__ = (UniqueConstraint("source", "source_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    component: Mapped[int | None] = mapped_column(BigInteger)
+    component_size: Mapped[int | None] = mapped_column(Integer, index=True)
     geom = _geom("POINT")
 
 

@@ -126,6 +126,15 @@ def test_graph_connected(checksums: dict[str, str], engine: Engine) -> None:
     assert sizes and sizes[0] >= 0.99 * sum(sizes)
 
 
+def test_components_recorded(checksums: dict[str, str], engine: Engine) -> None:
+    with engine.connect() as conn:
+        parts = conn.execute(text(
+            "SELECT component, component_size, count(*) FROM road_node WHERE source = 'demo' "
+            "GROUP BY 1, 2 ORDER BY 3 DESC")).all()
+    assert all(c is not None and size == n for c, size, n in parts)
+    assert parts[0][1] >= 0.99 * sum(n for *_, n in parts)
+
+
 def test_segments_end_at_their_nodes(checksums: dict[str, str], engine: Engine) -> None:
     bad = _one(engine, """
         SELECT count(*) FROM road_segment s

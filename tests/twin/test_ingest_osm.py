@@ -133,6 +133,20 @@ def test_road_graph_is_connected_and_costed(core, engine: Engine) -> None:  # no
     assert ends == 0
 
 
+def test_components_recorded(core, engine: Engine) -> None:  # noqa: ANN001
+    first, second, counts = core
+    with engine.connect() as conn:
+        parts = conn.execute(text(
+            "SELECT component, component_size, count(*) FROM road_node WHERE source = 'osm' "
+            "GROUP BY 1, 2 ORDER BY 3 DESC"
+        )).all()
+    assert all(c is not None and size == n for c, size, n in parts)
+    assert sum(n for *_, n in parts) == counts["road_node"]
+    assert parts[0][1] >= 0.95 * counts["road_node"]  # the largest holds nearly all
+    assert len(parts) > 1  # and the extract has a few small pieces
+    assert any("connected component" in n for n in first.notes + second.notes)
+
+
 def test_reimport_updates_in_place(core) -> None:  # noqa: ANN001
     first, second, counts = core
     for table in TABLES:

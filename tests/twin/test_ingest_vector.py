@@ -116,7 +116,12 @@ def test_pois_and_roads_from_the_extract(engine: Engine, danang: Path) -> None:
             "to_node AS target, cost, reverse_cost FROM road_segment WHERE source = "
             "''file:danang_hai_chau_core_osm/roads''') GROUP BY component ORDER BY 1 DESC LIMIT 1"
         )).scalar_one()
+        recorded = conn.execute(text(
+            f"SELECT max(component_size) FROM road_node WHERE {src}")).scalar_one()
     assert biggest >= 0.95 * count(engine, "road_node", src)
+    assert recorded == biggest  # the import recorded the components
+    assert count(engine, "road_node", f"{src} AND component_size IS NULL") == 0
+    assert any("connected component" in n for n in roads.notes)
 
 
 def test_landuse_kinds(engine: Engine, danang: Path) -> None:

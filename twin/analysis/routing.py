@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from twin.analysis.components import snap_sql
 from twin.errors import InputError, NotFound
 
 EDGES = (
@@ -20,6 +21,7 @@ EDGES = (
     "FROM road_segment WHERE geom && ST_MakeEnvelope({:.6f}, {:.6f}, {:.6f}, {:.6f}, 4326)"
 )
 CLOSED_EDGES = " AND id <> ALL('{{{}}}'::bigint[])"
+POINT = "ST_SetSRID(ST_MakePoint(:x, :y), 4326)"
 
 
 def check_lonlat(lon: float, lat: float) -> None:
@@ -35,19 +37,30 @@ def edges_sql(bbox: tuple[float, float, float, float], closed: list[int] | None 
     return sql
 
 
-def nearest_node(conn: Connection, lon: float, lat: float) -> tuple[int, float]:
-    """The road node nearest to a point, and its distance in metres."""
+def nearest_node(
+    conn: Connection, lon: float, lat: float, prefer: int | None = None
+) -> tuple[int, float]:
+    """The road node to route from for a point, and its distance in metres: the nearest
+    node, unless a node of a larger connected component (or of component ``prefer``) is
+    within ~150 m more (:func:`twin.analysis.components.snap_sql`)."""
+    node, dist, _ = snap(conn, lon, lat, prefer)
+    return node, dist
+
+
+def snap(
+    conn: Connection, lon: float, lat: float, prefer: int | None = None
+) -> tuple[int, float, int | None]:
+    """:func:`nearest_node` with the snapped node's component (None if not computed)."""
     row = conn.execute(
         text(
-            "SELECT id, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)"
-            "::geography) FROM road_node "
-            "ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 1"
+            "SELECT snap.id, snap.distance_m, snap.component FROM "
+            + snap_sql(POINT, prefer="CAST(:prefer AS bigint)" if prefer is not None else None)
         ),
-        {"x": lon, "y": lat},
+        {"x": lon, "y": lat, "prefer": prefer},
     ).first()
     if row is None:
         raise NotFound("the road network is empty")
-    return int(row[0]), float(row[1])
+    return int(row[0]), float(row[1]), None if row[2] is None else int(row[2])
 
 
 def nearest_straight(
@@ -80,14 +93,17 @@ def nearest_by_drive(
     its route (GeoJSON LineString), ``drive_s`` (seconds) and ``route_m`` (metres).
 
     The nearest ``candidates`` by straight line are routed (one many-to-many Dijkstra on
-    the network inside their bounding box plus a margin)."""
+    the network inside their bounding box plus a margin). The start and the facilities
+    snap to large connected components (:func:`nearest_node`), the facilities to the
+    start's own component when it is close enough."""
     check_lonlat(lon, lat)
     cands = nearest_straight(conn, lon, lat, kind, max(k, candidates))
     if not cands:
         return []
-    start, _ = nearest_node(conn, lon, lat)
+    start, _, part = snap(conn, lon, lat)
     for c in cands:
-        c["node"], c["access_m"] = nearest_node(conn, c["lon"], c["lat"])
+        # a facility snaps into the start's component when that is within reach
+        c["node"], c["access_m"] = nearest_node(conn, c["lon"], c["lat"], prefer=part)
     xs = [lon, *(c["lon"] for c in cands)]
     ys = [lat, *(c["lat"] for c in cands)]
     margin = 0.02  # ~2 km: room for detours around rivers

@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from twin.analysis.components import refresh_components
 from twin.demo import buildings as bld
 from twin.demo import facts, labels, landcover, network, roads, sites, terrain, utilities
 from twin.demo import writer as w
@@ -141,6 +142,7 @@ def _roads(conn: Connection, city: City, summary: Summary) -> np.ndarray:
         "geom": w.ewkb(net.geom),
     })
     summary.add("road_segment", "inserted", n)
+    summary.notes.append(refresh_components(conn).note())
     return ids
 
 

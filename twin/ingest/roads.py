@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 
+from twin.analysis.components import refresh_components
 from twin.ingest.common import line_wkb, merge, point_wkb, stage, write_rows
 from twin.ingest.summary import Summary
 
@@ -104,7 +105,8 @@ def write_roads(
     Segment ids are ``<line source_id>/<k>``; pieces of these lines left over from an
     earlier import (the line has since been split differently) are deleted. Costs are
     seconds at ``maxspeed_kmh`` over the geodesic length; ``reverse_cost`` is −1 on
-    one-way roads, whose geometry runs in the direction of travel.
+    one-way roads, whose geometry runs in the direction of travel. The connected
+    components of the whole road network are refreshed last (same transaction).
 
     Parameters
     ----------
@@ -185,3 +187,4 @@ def write_roads(
         staged_rows=n,
         derived=f"{g} AS g, ST_Length({g}::geography) AS len",
     )
+    summary.notes.append(refresh_components(conn).note())

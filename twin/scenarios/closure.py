@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from twin.analysis import routing
+from twin.analysis.components import snap_sql
 from twin.errors import InputError
 from twin.scenarios import store
 
@@ -121,11 +122,12 @@ def _groups(conn: Connection, lost: dict[int, int], closed: list[int]) -> list[d
 
 
 def _hospital_nodes(conn: Connection) -> set[int]:
+    """The road nodes hospitals are reached from (snapped as routing snaps)."""
     return set(
         conn.execute(
             text(
-                "SELECT n.id FROM facility f CROSS JOIN LATERAL (SELECT id FROM road_node "
-                "ORDER BY geom <-> f.geom LIMIT 1) n WHERE f.kind = 'hospital'"
+                f"SELECT n.id FROM facility f CROSS JOIN {snap_sql('f.geom', alias='n')} "
+                "WHERE f.kind = 'hospital'"
             )
         ).scalars()
     )
@@ -134,8 +136,8 @@ def _hospital_nodes(conn: Connection) -> set[int]:
 def _stranded_buildings(
     conn: Connection, lost: dict[int, int], hospital_groups: set[int]
 ) -> list[dict[str, Any]]:
-    """Buildings whose nearest road node is cut off in a group with no hospital (looked
-    for within ``REACH_DEG`` of the cut-off nodes)."""
+    """Buildings whose road node (snapped as routing snaps) is cut off in a group with no
+    hospital (looked for within ``REACH_DEG`` of the cut-off nodes)."""
     nodes = [n for n, g in lost.items() if g not in hospital_groups]
     if not nodes:
         return []
@@ -145,7 +147,7 @@ def _stranded_buildings(
             "cand AS (SELECT DISTINCT b.id, b.population, ST_PointOnSurface(b.geom) AS c "
             "FROM cut JOIN building b ON b.geom && ST_Expand(cut.geom, :r)) "
             "SELECT cand.id, cand.population, ST_X(c), ST_Y(c) FROM cand "
-            "CROSS JOIN LATERAL (SELECT id FROM road_node ORDER BY geom <-> cand.c LIMIT 1) nn "
+            f"CROSS JOIN {snap_sql('cand.c', alias='nn')} "
             "WHERE nn.id = ANY(:n) ORDER BY cand.id"
         ),
         {"n": nodes, "r": REACH_DEG},
