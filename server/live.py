@@ -27,13 +27,67 @@ log = logging.getLogger("twin.live")
 REPLAY_LIMIT = 5000
 
 
+BACKLOG_MAX = 10_000  # messages held for one slow or replaying client before it is dropped
+
+
 @dataclass(eq=False)
 class Client:
-    """One SSE stream; its queue holds messages already encoded (once per event and role,
-    not once per client)."""
+    """One SSE stream, written straight to its connection's ASGI ``send``.
+
+    ``backlog`` is None while writes go straight out; a list while the stream replays
+    what it missed or while a write waits for a slow reader, so order is kept.
+    """
 
     staff: bool
-    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
+    send: Any = None
+    backlog: list[bytes] | None = field(default_factory=list)
+
+    def write(self, data: bytes) -> bool:
+        """Send ``data`` now if the connection takes it at once (the usual case: one
+        transport write, no task); otherwise finish in a task and hold what follows.
+        False when the client is gone or hopelessly behind."""
+        if self.backlog is not None:
+            self.backlog.append(data)
+            return len(self.backlog) <= BACKLOG_MAX
+        coro = self.send({"type": "http.response.body", "body": data, "more_body": True})
+        try:
+            waiting = coro.send(None)  # runs until the write is done or must wait
+        except StopIteration:
+            return True
+        except Exception:  # noqa: BLE001 - the connection has gone
+            return False
+        self.backlog = []  # the reader is slow: the rest queues behind this write
+        asyncio.ensure_future(self._finish(coro, waiting))
+        return True
+
+    async def _finish(self, coro: Any, waiting: Any) -> None:
+        """Drive a write that had to wait to its end, as a task would (it cannot be
+        awaited: it is suspended inside its own await), then send what queued behind."""
+        try:
+            while True:
+                if waiting is None:
+                    await asyncio.sleep(0)
+                else:
+                    await waiting  # the future the write is suspended on (a drain)
+                try:
+                    waiting = coro.send(None)
+                except StopIteration:
+                    break
+            await self.flush()
+        except Exception:  # noqa: BLE001 - gone; the stream's own task ends it
+            coro.close()
+            self.backlog = None
+
+    async def flush(self, skip_upto: int = 0) -> None:
+        """Send the backlog (skipping incident events up to ``skip_upto``, already
+        replayed), then write straight out again."""
+        while self.backlog:
+            data = self.backlog.pop(0)
+            if skip_upto and data.startswith(b"id: "):
+                if int(data[4 : data.index(b"\n")]) <= skip_upto:
+                    continue
+            await self.send({"type": "http.response.body", "body": data, "more_body": True})
+        self.backlog = None
 
 
 def sse(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
@@ -164,9 +218,7 @@ class LiveHub:
 
     def _fan_out_bytes(self, data: bytes) -> None:
         for c in list(self.clients):
-            try:
-                c.queue.put_nowait(data)
-            except asyncio.QueueFull:
+            if not c.write(data):
                 self.clients.discard(c)
 
     def _fan_out(self, rendered: list[tuple[str, str | None]]) -> None:
@@ -175,11 +227,8 @@ class LiveHub:
             public_b = public_msg.encode() if public_msg is not None else None
             for c in list(self.clients):
                 data = staff_b if c.staff else public_b
-                if data is not None:
-                    try:
-                        c.queue.put_nowait(data)
-                    except asyncio.QueueFull:  # a stalled client: drop it, it will reconnect
-                        self.clients.discard(c)
+                if data is not None and not c.write(data):
+                    self.clients.discard(c)  # gone or stalled: it will reconnect
 
     def render(self, msgs: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
         """(staff message, public message or None) per notification; runs in a thread."""

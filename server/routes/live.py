@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 
 import jwt
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.types import Receive, Scope, Send
 
 from layers.access import is_staff
 from server.auth import read_token
@@ -33,8 +32,10 @@ async def hub_for(request: Request) -> LiveHub:
     return hub
 
 
-@router.get("/live")
-async def live(request: Request, access_token: str | None = None) -> StreamingResponse:
+@router.get("/live", response_class=Response,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "An endless stream of Server-Sent Events"}})
+async def live(request: Request, access_token: str | None = None) -> Response:
     """Incident changes as they are committed (``text/event-stream``), plus sensor
     readings (``event: sensor``; the public gets public things only) and sensor alarms
     (``event: alarm``, staff only). Sensor events carry no id and are not replayed.
@@ -47,41 +48,48 @@ async def live(request: Request, access_token: str | None = None) -> StreamingRe
             principal = read_token(request.app.state.settings, access_token)
         except jwt.InvalidTokenError:
             raise HTTPException(401, "invalid or expired token") from None
-    staff = is_staff(principal.role)
-    hub = await hub_for(request)
-    client = Client(staff=staff)
-    hub.clients.add(client)  # subscribe before replaying: nothing falls in between
     last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    last_id = int(last) if last and last.isdigit() else None
+    hello = "retry: 2000\n" + sse(
+        None, "hello", {"role": principal.role or "anonymous", "worker": os.getpid()})
+    return LiveStream(await hub_for(request), Client(staff=is_staff(principal.role)),
+                      hello.encode(), int(last) if last and last.isdigit() else None)
 
-    async def stream() -> AsyncIterator[str | bytes]:
-        sent_upto = 0
+
+class LiveStream(Response):
+    """The SSE response: it hands its connection to the hub, which writes each event to
+    every stream from one place (no task wakes per client and event), and holds the
+    request open until the client leaves."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, hub: LiveHub, client: Client, hello: bytes, last_id: int | None):
+        super().__init__()
+        # set by hand: Response would announce a zero content-length for an empty body
+        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"),
+                            (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        self.hub, self.client, self.hello, self.last_id = hub, client, hello, last_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hub, client = self.hub, self.client
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": self.raw_headers})
+        client.send = send
+        hub.clients.add(client)  # subscribe before replaying: live events wait in backlog
         try:
-            yield "retry: 2000\n" + sse(
-                None, "hello", {"role": principal.role or "anonymous", "worker": os.getpid()}
-            )
-            if last_id is not None:
-                missed = await asyncio.to_thread(hub.replay_since, last_id)
-                if missed:
-                    for staff_msg, public_msg in await asyncio.to_thread(hub.render, missed):
-                        replayed = staff_msg if staff else public_msg
-                        if replayed:
-                            yield replayed
-                    sent_upto = missed[-1]["event"]
-            while True:
-                # no timer per wait: the hub queues a keep-alive every HEARTBEAT_S, and a
-                # write to a closed connection ends this stream
-                data = await client.queue.get()
-                if sent_upto and data.startswith(b"id: "):
-                    eid = int(data[4 : data.index(b"\n")])
-                    if eid <= sent_upto:
-                        continue  # already replayed
-                yield data
+            await send({"type": "http.response.body", "body": self.hello, "more_body": True})
+            sent_upto = 0
+            if self.last_id is not None:
+                missed = await asyncio.to_thread(hub.replay_since, self.last_id)
+                for staff_msg, public_msg in await asyncio.to_thread(hub.render, missed):
+                    replayed = staff_msg if client.staff else public_msg
+                    if replayed:
+                        await send({"type": "http.response.body", "body": replayed.encode(),
+                                    "more_body": True})
+                sent_upto = missed[-1]["event"] if missed else 0
+            await client.flush(skip_upto=sent_upto)  # from here the hub writes directly
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except OSError:
+            pass  # the client went away mid-write
         finally:
             hub.clients.discard(client)
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
