@@ -121,6 +121,9 @@ def test_public_sensor_click_shows_its_readings_chart(visit, sensors):
     page.wait_for_function(
         "(document.querySelector('#sensor-chart svg') || {getAttribute: () => ''})"
         ".getAttribute('aria-label').includes('Mới nhất 2,05 m')", timeout=15_000)
+    # … and the attribute panel's latest value follows
+    page.wait_for_function("document.querySelector('#info-body [data-prop=last_value] dd')"
+                           ".textContent.replace(',', '.').startsWith('2.05')")
     page.click("button[data-lang=en]")
     label = page.get_attribute("#sensor-chart svg", "aria-label") or ""
     assert "Latest 2.05 m" in label and "max 2.05 m" in label, label

@@ -1,7 +1,7 @@
 // Live changes: one EventSource on /live (anonymous on the public map, with the staff
 // token on /plan and /ops). Incident changes re-fetch the live incident tiles and are
 // passed on as `twin:incident` DOM events; sensor readings and alarms re-fetch the
-// sensor tiles (alarms are also passed on as `twin:alarm`).
+// sensor tiles (and are passed on as `twin:sensor` and `twin:alarm`).
 (function () {
   "use strict";
   const T = window.Twin, V = T.viewer;
@@ -22,8 +22,11 @@
     });
     // sensor readings arrive in batches: recolour the sensor layers at most every 3 s
     let sensorTimer = null;
-    es.addEventListener("sensor", () => {
+    es.addEventListener("sensor", (e) => {
       L.events += 1;
+      let data = null;
+      try { data = JSON.parse(e.data); } catch (ex) { data = null; }
+      if (data) document.dispatchEvent(new CustomEvent("twin:sensor", { detail: data }));
       if (sensorTimer) return;
       sensorTimer = setTimeout(() => {
         sensorTimer = null;

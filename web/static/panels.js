@@ -113,8 +113,18 @@
       highlight(feat, f.layer);
     } catch (e) { /* keep what the tile said */ }
   }
+  // a sensor's new reading updates its open attribute panel in place
+  function onSensor(e) {
+    if (!current || !/^sensors/.test(current.layer.id)) return;
+    const t = ((e.detail || {}).things || []).find((x) => String(x.id) === String(current.id));
+    if (!t) return;
+    current = Object.assign({}, current, { properties: Object.assign({}, current.properties,
+      { state: t.state, last_value: t.value, unit: t.unit, last_time: t.time }) });
+    renderInfo();
+  }
   T.showFeature = show;
   document.addEventListener("twin:pick", (e) => show(e.detail));
+  document.addEventListener("twin:sensor", onSensor);
   document.addEventListener("twin:lang", renderInfo);
   document.addEventListener("DOMContentLoaded", () => {
     const close = T.$("#info-close");
