@@ -172,6 +172,13 @@ def test_a_staff_incident_needs_a_level_and_floods_from_its_location(
     assert sc["params"]["seeds"][0] == pytest.approx(list(INLAND))
     assert sc["summary"]["source"] == "points" and sc["summary"]["flooded_area_km2"] > 0
     assert sc["links"]["tiles"] == f"/raster/flood/{sc['id']}/{{z}}/{{x}}/{{y}}.png"
+    # it goes on the incident's timeline (and so live to the consoles); an unsaved run not
+    flood(client, staff, dem, incident_id=iid, water_level_m=3, save=False)
+    events = [e for e in client.get(f"/incidents/{iid}/timeline", headers=staff).json()
+              if e["kind"] == "flood_modelled"]
+    assert len(events) == 1 and events[0]["data"]["scenario"] == sc["id"]
+    assert events[0]["data"]["water_level_m"] == 4
+    assert events[0]["data"]["buildings"] == sc["summary"]["buildings"]["count"]
 
 
 def test_listing_the_floods_of_an_incident(client, staff, dem, engine):

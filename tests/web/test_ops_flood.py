@@ -110,6 +110,16 @@ def test_model_and_draw_the_flood_of_a_flood_incident(visit, live_server, slope_
                            f"=== '{sid}'", timeout=15_000)
     assert "Flood layer" in page.inner_text("#flood-block")
     assert "Model flood" in page.inner_text("#opsflood-model")
+    # another operator models a higher flood for it: it replaces this one live
+    r = httpx.post(f"{live_server}/scenarios/flood", headers=headers,
+                   json={"incident_id": iid, "water_level_m": LEVEL + 0.5, "dem": slope_dem})
+    assert r.status_code == 201, r.text
+    newer = r.json()["id"]
+    page.wait_for_function(f"document.querySelector('#opsflood-status').dataset.scenario "
+                           f"=== '{newer}'", timeout=15_000)
+    page.wait_for_function(f"twinViewer.deckLayerIds().includes('ops-flood-area-{newer}')",
+                           timeout=15_000)
+    sid = newer
     page.locator("#opsflood-all").check()
     r = httpx.post(f"{live_server}/incidents/{iid}/transition", headers=headers,
                    json={"status": "closed", "reason": "resolved"})

@@ -112,6 +112,8 @@ def run_flood(
             "total": _ms(t0, t_end),
         }
         store.finish(conn, sid, summary, path, geom_wkb=geom.wkb if geom is not None else None)
+        if save and p.incident_id is not None:
+            _on_timeline(conn, p.incident_id, sid, summary, created_by)
         row = store.get_row(conn, sid)
     except BaseException:
         nested.rollback()
@@ -133,6 +135,20 @@ def run_flood(
         feats += [_tag(x, "road") for x in r.get("features", [])]
         answer["features"] = {"type": "FeatureCollection", "features": feats}
     return answer
+
+
+def _on_timeline(conn: Connection, incident_id: int, sid: int, summary: dict[str, Any],
+                 actor: str | None) -> None:
+    """A flood modelled for an incident goes on its timeline (and so, live, to every
+    console that shows the incident)."""
+    from twin.incidents import store as incidents
+
+    incidents.event(conn, incident_id, actor or "planner", "flood_modelled", {
+        "scenario": sid, "water_level_m": summary["water_level_m"],
+        "flooded_area_km2": summary["flooded_area_km2"],
+        "buildings": summary["buildings"]["count"],
+        "roads_impassable": summary["roads"]["impassable"]["count"],
+    })
 
 
 def _roads_and_facilities(

@@ -192,8 +192,17 @@
     T.$("#opsflood-all").addEventListener("change", (e) => setAll(e.target.checked));
     document.addEventListener("twin:lang", renderBlock);
   }
+  // a flood modelled for an incident (by anyone) arrives on its timeline, live
+  function onLive(e) {
+    const d = e.detail || {};
+    if (d.kind !== "flood_modelled" || !d.feature) return;
+    const iid = d.feature.id;
+    if ((S.selected && S.selected.id === iid) || (S.all && S.latest.has(iid))) refreshOne(iid, true);
+    else S.latest.delete(iid);
+  }
   // listen at once: ops.js reports its first list as soon as it has loaded
   document.addEventListener("twin:ops-incident", onIncidents);
+  document.addEventListener("twin:incident", onLive);
   document.addEventListener("twin:ready", setup, { once: true });
   window.twinOpsFlood = { model, state: S };
 })();
