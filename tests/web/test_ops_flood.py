@@ -79,9 +79,11 @@ def test_model_and_draw_the_flood_of_a_flood_incident(visit, live_server, slope_
 
     # drawn: the outline with its feature, and the depth tiles once loaded
     assert set(_flood_layers(page)) >= {f"ops-flood-area-{sid}", f"ops-flood-depth-{sid}"}
-    feats = page.evaluate(
-        f"window.Twin.viewer.deck.layerManager.getLayers().find((l) => l.id === "
-        f"'ops-flood-area-{sid}').props.data.features.length")
+    # (deck.gl takes the new layers on its next frame)
+    feats = page.wait_for_function(
+        f"() => {{ const l = window.Twin.viewer.deck.layerManager.getLayers()"
+        f".find((x) => x.id === 'ops-flood-area-{sid}'); "
+        f"return l && l.props.data.features.length; }}", timeout=15_000).json_value()
     assert feats == 1
     page.wait_for_function(
         f"() => {{ const l = window.Twin.viewer.deck.layerManager.getLayers()"

@@ -56,23 +56,7 @@
     const out = [];
     const extent = bboxOf(s.geometry);
     if (s.links && s.links.tiles && extent) {
-      const url = s.links.tiles;
-      out.push(new D.TileLayer({
-        id: "ops-flood-depth-" + s.id, minZoom: 0, maxZoom: 18, tileSize: 256, opacity: 0.75, extent,
-        // depth tiles are staff-only: fetched with the bearer token
-        getTileData: async ({ index, signal }) => {
-          const res = await fetch(url.replace("{z}", index.z).replace("{x}", index.x).replace("{y}", index.y),
-            { headers: T.auth.headers(), signal });
-          if (res.status === 204 || !res.ok) return null;
-          return createImageBitmap(await res.blob());
-        },
-        renderSubLayers: (props) => {
-          if (!props.data) return null;
-          const { west, south, east, north } = props.tile.bbox;
-          return new D.BitmapLayer(props, { data: null, image: props.data, bounds: [west, south, east, north] });
-        },
-        onTileError: () => { /* a tile that failed stays empty */ },
-      }));
+      out.push(T.tokenTiles("ops-flood-depth-" + s.id, s.links.tiles, { extent }));
     }
     if (s.geometry) {
       out.push(new D.GeoJsonLayer({

@@ -79,6 +79,26 @@
   };
 
   // -- API --------------------------------------------------------------------------
+  // Raster tiles (PNG) that need the bearer token (flood depth is staff-only): a deck.gl
+  // TileLayer that fetches each tile itself; 204 or a failed tile stays empty.
+  T.tokenTiles = function (id, url, extra) {
+    const D = window.deck;
+    return new D.TileLayer(Object.assign({
+      id, minZoom: 0, maxZoom: 18, tileSize: 256, opacity: 0.75,
+      getTileData: async ({ index, signal }) => {
+        const res = await fetch(url.replace("{z}", index.z).replace("{x}", index.x).replace("{y}", index.y),
+          { headers: T.auth.headers(), signal });
+        if (res.status === 204 || !res.ok) return null;
+        return createImageBitmap(await res.blob());
+      },
+      renderSubLayers: (props) => {
+        if (!props.data) return null;
+        const { west, south, east, north } = props.tile.bbox;
+        return new D.BitmapLayer(props, { data: null, image: props.data, bounds: [west, south, east, north] });
+      },
+      onTileError: () => { /* a tile that failed stays empty */ },
+    }, extra || {}));
+  };
   // fetch with the bearer token; JSON answers parsed; errors carry the server's message.
   T.api = async function (path, opts) {
     const o = Object.assign({}, opts || {});

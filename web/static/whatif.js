@@ -17,23 +17,7 @@
 
   // -- flood ----------------------------------------------------------------------------
   function floodLayer(s) {
-    const url = s.links.tiles;
-    return new D.TileLayer({
-      id: "whatif-flood-" + s.id, minZoom: 0, maxZoom: 18, tileSize: 256, opacity: 0.75,
-      // depth tiles are staff-only: fetch them with the bearer token
-      getTileData: async ({ index, signal }) => {
-        const res = await fetch(url.replace("{z}", index.z).replace("{x}", index.x).replace("{y}", index.y),
-          { headers: T.auth.headers(), signal });
-        if (res.status === 204 || !res.ok) return null;
-        return createImageBitmap(await res.blob());
-      },
-      renderSubLayers: (props) => {
-        if (!props.data) return null;
-        const { west, south, east, north } = props.tile.bbox;
-        return new D.BitmapLayer(props, { data: null, image: props.data, bounds: [west, south, east, north] });
-      },
-      onTileError: () => { /* a tile that failed stays empty */ },
-    });
+    return T.tokenTiles("whatif-flood-" + s.id, s.links.tiles);
   }
   function countRows(s) {
     const b = s.buildings || {}, r = s.roads || {}, imp = r.impassable || {};
