@@ -49,6 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.viewer_page = viewer_page  # browsers asking the landing page for HTML get the map
     install_error_handlers(app)
+    if settings.writes_per_minute > 0:
+        from server.ratelimit import WriteLimit
+
+        app.add_middleware(WriteLimit, per_minute=settings.writes_per_minute)
     openapi.install(app)
     app.include_router(health.router)
     for extra in _routers():

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     tile_cache_mb: int = Field(default=256, description="In-process tile cache size.")
     mqtt_url: str = "mqtt://127.0.0.1:18830"
     open311_posts_per_minute: int = Field(default=10, description="Open311 POSTs per client.")
+    writes_per_minute: int = Field(
+        default=3000, description="Other writes per client (token, gateway key or address); "
+        "0: no limit.")
+    login_failures_per_minute: int = Field(
+        default=10, description="Failed sign-ins per user name (ten times as many per address) "
+        "before 429.")
 
     @property
     def managed(self) -> bool:

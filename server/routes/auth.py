@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from server.auth import issue_token
 from server.deps import ConnDep, PrincipalDep, SettingsDep
+from server.ratelimit import RateLimiter
 from twin.users import authenticate
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -19,15 +20,36 @@ def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     conn: ConnDep,
     settings: SettingsDep,
+    request: Request,
 ) -> dict[str, object]:
-    """Exchange a username and password for a bearer token carrying the user's role."""
+    """Exchange a username and password for a bearer token carrying the user's role.
+    Too many failed attempts for a user name, or from an address, answer 429 for a
+    minute (password guessing)."""
+    by_user, by_address = _failures(request)
+    user = form.username.lower()
+    address = request.client.host if request.client else "?"
+    if by_user.blocked(user) or by_address.blocked(address):
+        raise HTTPException(429, "too many failed sign-ins; retry in a minute",
+                            headers={"Retry-After": "60"})
     role = authenticate(conn, form.username, form.password)
     if role is None:
+        by_user.note(user)
+        by_address.note(address)
         raise HTTPException(401, "wrong username or password",
                             headers={"WWW-Authenticate": "Bearer"})
     access_token, lifetime = issue_token(settings, form.username, role)
     return {"access_token": access_token, "token_type": "bearer", "expires_in": lifetime,
             "role": role}
+
+
+def _failures(request: Request) -> tuple[RateLimiter, RateLimiter]:
+    """Failed sign-ins per user name, and per address (ten times as many: an office
+    behind one address has many users)."""
+    state = request.app.state
+    if not hasattr(state, "login_failures"):
+        n = state.settings.login_failures_per_minute
+        state.login_failures = (RateLimiter(n), RateLimiter(10 * n))
+    return state.login_failures  # type: ignore[no-any-return]
 
 
 @router.get("/me")
