@@ -80,7 +80,8 @@ class LiveStream(Response):
             sent_upto = 0
             if self.last_id is not None:
                 missed = await asyncio.to_thread(hub.replay_since, self.last_id)
-                for staff_msg, public_msg in await asyncio.to_thread(hub.render, missed):
+                rendered = await asyncio.to_thread(hub.render, missed) if missed else []
+                for staff_msg, public_msg in rendered:
                     replayed = staff_msg if client.staff else public_msg
                     if replayed:
                         await send({"type": "http.response.body", "body": replayed.encode(),

@@ -8,38 +8,23 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from server.app import create_app
 from tests.server.helpers import token_for
+from tests.slope_dem import write_dem
 from tests.twin.sensors_net import T0, make_net, put, series
 from twin import localdb
 from twin.migrate import upgrade
 from twin.sensors import rules
 from twin.settings import Settings
 
-X0, Y0, RES, N = 108.17, 16.10, 0.0005, 160
 TOWER = (108.2270, 16.0612)  # where tests.twin.sensors_net puts its flood tower
 INLAND = (108.2200, 16.0800)  # 3 m above the sea on the test DEM
 FAR = (105.8500, 21.0300)  # Hà Nội: off the test DEM
-
-
-def write_dem(path: Path) -> Path:
-    import rasterio
-    from affine import Affine
-
-    lon = X0 + (np.arange(N) + 0.5) * RES
-    z = np.clip((108.235 - lon) * 200, 0, None).astype(np.float32)
-    with rasterio.open(path, "w", driver="GTiff", width=N, height=N, count=1, dtype="float32",
-                       crs="EPSG:4326", nodata=-9999,
-                       transform=Affine(RES, 0, X0, 0, -RES, Y0)) as ds:
-        ds.write(np.tile(z, (N, 1)), 1)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.slope_dem import write_dem
 from tests.web.conftest import PLANNER
 from tests.web.test_ops import _token
-from tests.web.test_whatif import _pixels, write_dem
+from tests.web.test_whatif import _pixels
 
 INCIDENT = (108.2125, 16.0575)  # 4.5 m above the sea on the test DEM, among the buildings
 VIEW = f"#15/{INCIDENT[1]}/{INCIDENT[0]}/0/0"

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.slope_dem import write_dem
 from tests.web.city import LANDMARK
 from tests.web.conftest import PLANNER
 
 VIEW = f"#15/{LANDMARK[1]}/{LANDMARK[0]}/0/0"
-X0, Y0, RES, N = 108.17, 16.10, 0.0005, 160  # covers the test city (108.18–108.24 E)
-
-
-def write_dem(path: Path) -> Path:
-    """Sea east of 108.235 E, land rising 1 m per 0.005° westwards (5 m at 108.21 E)."""
-    import rasterio
-    from affine import Affine
-
-    lon = X0 + (np.arange(N) + 0.5) * RES
-    z = np.clip((108.235 - lon) * 200, 0, None).astype(np.float32)
-    with rasterio.open(path, "w", driver="GTiff", width=N, height=N, count=1, dtype="float32",
-                       crs="EPSG:4326", nodata=-9999,
-                       transform=Affine(RES, 0, X0, 0, -RES, Y0)) as ds:
-        ds.write(np.tile(z, (N, 1)), 1)
-    return path
 
 
 @pytest.fixture(scope="module")
