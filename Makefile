@@ -3,12 +3,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PG_EXT := /usr/share/postgresql/15/extension
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-15-postgis-3-scripts \
-	postgresql-15-pgrouting gdal-bin mosquitto chromium nodejs npm wrk
 
-.PHONY: run test install system venv web-assets db lint typecheck pytest bench clean-data
+.PHONY: run test install system system-check venv web-assets db lint typecheck pytest bench clean-data
 
 run: install db
 	@echo "==> building the demo city if the database is empty"
@@ -24,21 +20,14 @@ test: install lint typecheck pytest
 install: system venv web-assets
 
 system:
-	@echo "==> system packages (PostgreSQL 15 + PostGIS 3 + pgRouting, GDAL, Mosquitto, Chromium)"
-	@missing=""; \
-	[ -f $(PG_EXT)/postgis.control ] || missing="$$missing postgis"; \
-	[ -f $(PG_EXT)/pgrouting.control ] || missing="$$missing pgrouting"; \
-	[ -f $(PG_EXT)/postgis_raster.control ] || missing="$$missing postgis_raster"; \
-	command -v ogrinfo >/dev/null || missing="$$missing gdal"; \
-	[ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
-	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
-	command -v npm >/dev/null || missing="$$missing npm"; \
-	command -v wrk >/dev/null || missing="$$missing wrk"; \
-	if [ -n "$$missing" ]; then \
-	  echo "    installing:$$missing"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(APT_PACKAGES); \
-	else echo "    all present"; fi
+	@echo "==> system packages (PostgreSQL 15 + PostGIS 3 + pgRouting, GDAL, Mosquitto, Chromium, Node.js/npm, wrk)"
+	@$(PY) -m twin.system install
+
+# Simulates installing every system package beside what this machine has (apt-get -s);
+# fails with apt's own message on a conflict, even where everything is already installed.
+system-check:
+	@echo "==> system package check (apt-get install -s of every package the project needs)"
+	@$(PY) -m twin.system check
 
 venv: $(VENV)/.installed
 

@@ -24,6 +24,29 @@ SHARED = Path(os.environ.get("TWIN_SHARED_DIR", ROOT.parent / "shared"))
 DANANG = SHARED / "data" / "danang"
 
 
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Under CI every test must run: GDAL, Chromium and Mosquitto are installed by the
+    project, so a skip there means the install is broken."""
+    if report.skipped and IN_CI:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _skipped:
+        terminalreporter.section("skipped tests fail CI (CI=true)", red=True)
+        for nodeid in _skipped:
+            terminalreporter.write_line(f"SKIPPED (not allowed in CI): {nodeid}")
+
+
 def _base_settings() -> Settings:
     return Settings()
 
