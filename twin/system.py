@@ -54,6 +54,17 @@ def _gdal_ok() -> bool:
     return v is not None and v[:2] >= GDAL_MIN
 
 
+def _extension(name: str, major: int) -> Callable[[], bool]:
+    """The extension is installed for our PostgreSQL with this major version or newer."""
+    def ok() -> bool:
+        control = PG_EXT / f"{name}.control"
+        if not control.exists():
+            return False
+        m = re.search(r"default_version\s*=\s*'(\d+)", control.read_text())
+        return m is not None and int(m.group(1)) >= major
+    return ok
+
+
 def _exists(*paths: str | Path) -> Callable[[], bool]:
     return lambda: all(Path(p).exists() for p in paths)
 
@@ -83,9 +94,9 @@ NEEDS: tuple[Need, ...] = (
     Need(f"PostgreSQL {PG_MAJOR}", _exists(PG_BIN / "initdb", PG_BIN / "pg_ctl"),
          (f"postgresql-{PG_MAJOR}",)),
     Need("PostGIS 3 (with raster)",
-         _exists(PG_EXT / "postgis.control", PG_EXT / "postgis_raster.control"),
+         lambda: _extension("postgis", 3)() and _exists(PG_EXT / "postgis_raster.control")(),
          (f"postgresql-{PG_MAJOR}-postgis-3", f"postgresql-{PG_MAJOR}-postgis-3-scripts")),
-    Need("pgRouting", _exists(PG_EXT / "pgrouting.control"), (f"postgresql-{PG_MAJOR}-pgrouting",)),
+    Need("pgRouting ≥ 3", _extension("pgrouting", 3), (f"postgresql-{PG_MAJOR}-pgrouting",)),
     Need("GDAL ≥ 3.6 (ogrinfo, ogr2ogr)", _gdal_ok, ("gdal-bin",)),
     Need("Mosquitto broker", _exists("/usr/sbin/mosquitto"), ("mosquitto",)),
     Need("Mosquitto clients (mosquitto_pub, mosquitto_sub, mosquitto_passwd)",
