@@ -80,11 +80,19 @@ def conditions(layer: Layer, q: ItemsQuery) -> list[ColumnElement[bool]]:
 
 
 def _time_conditions(layer: Layer, start: Any, end: Any) -> list[ColumnElement[bool]]:
-    """Features whose [time_field, time_end_field] period meets [start, end]."""
+    """Features whose time meets the closed query interval [start, end].
+
+    A layer with an end field holds half-open periods ``[time_field, time_end_field)``:
+    a unit valid to 2025-07-01 is no longer valid on that day, and a missing start
+    (NULL) means "since always", a missing end "still valid". A layer with one time
+    field holds instants.
+    """
     assert layer.time_field
-    s: sa.ColumnClause[Any] = sa.column(layer.time_field)
+    s: Any = sa.column(layer.time_field)
+    period = layer.time_end_field is not None
     e: Any = s
-    if layer.time_end_field:  # an open end (NULL) means "still valid"
+    if period:
+        s = func.coalesce(s, literal_column(_INF["start"]))
         e = func.coalesce(sa.column(layer.time_end_field), literal_column(_INF["end"]))
     out = []
     if isinstance(end, dt.date) and not isinstance(end, dt.datetime):
@@ -93,7 +101,8 @@ def _time_conditions(layer: Layer, start: Any, end: Any) -> list[ColumnElement[b
     elif end is not None:
         out.append(s <= bindparam("t_end", end, type_=_type_of(end)))
     if start is not None:
-        out.append(e >= bindparam("t_start", start, type_=_type_of(start)))
+        t_start = bindparam("t_start", start, type_=_type_of(start))
+        out.append(e > t_start if period else e >= t_start)
     return out
 
 

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from server.app import create_app
 from tests.feature_data import BBOX, N_BUILDINGS, delete, insert
@@ -297,6 +298,33 @@ def test_filters_text_and_json(client, ids):
     # without a bbox parameter, the spatial filter alone scopes the query
     r = client.get(ITEMS, params={"filter": f"S_WITHIN(geometry, {column}) AND levels > 10"})
     assert r.json()["numberMatched"] == 3
+
+
+def test_admin_periods_are_half_open_and_open_started(client, engine, ids):
+    """[valid_from, valid_to): a district abolished on 2025-07-01 is not valid that day;
+    a unit imported without valid_from is valid "since always" (issue: it never matched)."""
+    path = "/collections/admin_boundaries/items"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO admin_area (level, code, name_vi, name_en, valid_from, valid_to, geom, "
+            "source, source_id) VALUES ('district', 'TD1', 'Quận Không Ngày', 'Undated', NULL, "
+            "'2025-07-01', ST_Multi(ST_MakeEnvelope(108.6, 16.55, 108.61, 16.56, 4326)), "
+            "'test-periods', 'd1')"))
+    try:
+        def names(when: str) -> list[str]:
+            fc = get_items(client, path, datetime=when)
+            return sorted(f["properties"]["name_vi"] for f in fc["features"])
+
+        assert "Quận Không Ngày" in names("2020-01-01")
+        assert "Quận Không Ngày" in names("1900-01-01T00:00:00Z")
+        assert "Quận Không Ngày" in names("2025-06-30")
+        assert names("2025-07-01") == ["Phường Mới"]
+        assert names("2025-07-02") == ["Phường Mới"]
+        assert "Quận Không Ngày" not in names("2025-07-01/..")
+        assert "Quận Không Ngày" in names("../2025-07-01")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM admin_area WHERE source = 'test-periods'"))
 
 
 def test_datetime_and_temporal_filters(client, ids):
