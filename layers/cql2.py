@@ -109,7 +109,10 @@ def compile_filter(layer: Layer, filter_: str, lang: str = "cql2-text") -> Colum
             _cache.move_to_end(key)
             return hit[1]
     node = parse_text(filter_) if lang == "cql2-text" else parse_json(filter_)
-    cond = to_sql(layer, node)
+    try:
+        cond = to_sql(layer, node)
+    except RecursionError:  # parse_* cap the depth; this is the last guard
+        raise InvalidFilter("filter nested too deeply") from None
     with _cache_lock:
         _cache[key] = (layer, cond)
         if len(_cache) > _CACHE_SIZE:
@@ -178,6 +181,8 @@ class _Compiler:
         if isinstance(node, int | float):
             if not math.isfinite(node):
                 raise InvalidFilter(f"number {node!r} is not finite")
+            if isinstance(node, int) and not -(2**63) <= node < 2**63:
+                raise InvalidFilter(f"integer {str(node)[:30]} is out of range (64-bit)")
             typ = sa.BigInteger() if isinstance(node, int) else sa.Float()
             return Typed(sa.literal(node, typ), "number", node, True)
         if isinstance(node, str):
@@ -415,6 +420,9 @@ def _geometry_literal(v: values.Geometry | values.Envelope) -> Any:
         gj["geometries"] = [
             {**g, "coordinates": _strip(g.get("coordinates"))} for g in gj["geometries"]
         ]
+    if not _finite(gj.get("coordinates")) or not all(
+            _finite(g.get("coordinates")) for g in gj.get("geometries") or ()):
+        raise InvalidFilter("geometry literal coordinates must be finite numbers")
     try:
         geom = shape(gj)
     except Exception as exc:  # noqa: BLE001 - any shapely complaint means a bad literal
@@ -426,6 +434,18 @@ def _geometry_literal(v: values.Geometry | values.Envelope) -> Any:
     wkb = shapely.to_wkb(geom, include_srid=False)
     # geoalchemy2 compiles ST_GeomFromWKB itself and writes the integer SRID inline
     return func.ST_GeomFromWKB(sa.literal(wkb, sa.LargeBinary()), 4326)
+
+
+def _finite(coords: Any) -> bool:
+    """No infinite or NaN number anywhere in (nested) coordinates; walked iteratively."""
+    stack = [coords]
+    while stack:
+        c = stack.pop()
+        if isinstance(c, list | tuple):
+            stack.extend(c)
+        elif isinstance(c, float) and not math.isfinite(c):
+            return False
+    return True
 
 
 def _side(t: Typed) -> str:

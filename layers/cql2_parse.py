@@ -11,6 +11,7 @@ encoding. Both produce the same tree, which :mod:`layers.cql2` turns into SQL.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,10 @@ from pygeofilter.parsers.wkt import WKTTransformer
 from layers.errors import InvalidFilter
 
 MAX_FILTER_CHARS = 20_000
+MAX_DEPTH = 100
+"""Deepest nesting of a filter (NOT, parentheses, functions, arithmetic): deeper trees
+would exhaust the stack of the compiler that turns them into SQL."""
+MAX_BIGINT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -251,7 +256,8 @@ class _ToAst(WKTTransformer):
 
     def number(self, tok: Any) -> int | float:
         s = str(tok)
-        return float(s) if any(c in s for c in ".eE") else int(s)
+        value = float(s) if any(c in s for c in ".eE") else int(s)
+        return check_number(value)
 
     def neg_number(self, tok: Any) -> int | float:
         return -self.number(tok)
@@ -277,6 +283,40 @@ class _ToAst(WKTTransformer):
     def geometry(self, geom: dict[str, Any]) -> values.Geometry:
         return values.Geometry(geom)
 
+
+
+def check_number(value: Any) -> Any:
+    """A numeric literal SQL can hold: finite, integers within bigint."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not -MAX_BIGINT - 1 <= value <= MAX_BIGINT:
+        raise InvalidFilter(f"integer {str(value)[:30]} is out of range (64-bit)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidFilter("numbers must be finite")
+    return value
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, ast.Node):
+        return list(node.get_sub_nodes())
+    if isinstance(node, TemporalPredicate | ArrayPredicate):
+        return [node.lhs, node.rhs]
+    if isinstance(node, TInterval):
+        return [node.start, node.end]
+    if isinstance(node, list | tuple):
+        return list(node)
+    return []
+
+
+def check_depth(tree: Any, limit: int = MAX_DEPTH) -> Any:
+    """``tree`` when it nests at most ``limit`` levels (walked without recursion)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise InvalidFilter(f"filter nested too deeply (at most {limit} levels)")
+        stack.extend((c, depth + 1) for c in _children(node))
+    return tree
 
 
 def _interval_end(v: Any) -> Any:
@@ -307,7 +347,11 @@ def parse_text(text: str) -> Any:
     if not text.strip():
         raise InvalidFilter("empty filter")
     try:
-        return _parser().parse(text)
+        return check_depth(_parser().parse(text))
+    except InvalidFilter:
+        raise
+    except RecursionError:
+        raise InvalidFilter(f"filter nested too deeply (at most {MAX_DEPTH} levels)") from None
     except UnexpectedInput as exc:
         near = text[max(0, exc.pos_in_stream or 0):][:30] if exc.pos_in_stream is not None else ""
         where = f" at column {exc.column}" if getattr(exc, "column", None) else ""
@@ -333,7 +377,7 @@ def parse_json(raw: str | bytes | dict[str, Any]) -> Any:
         except orjson.JSONDecodeError as exc:
             raise InvalidFilter(f"filter is not valid JSON: {exc}") from None
     try:
-        return _walk(raw, 0)
+        return check_depth(_walk(raw, 0))
     except InvalidFilter:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -354,7 +398,7 @@ def _walk(node: Any, depth: int) -> Any:  # noqa: C901 - one branch per operator
     if node is None:
         raise InvalidFilter("null is not a CQL2 value")
     if isinstance(node, bool | int | float | str):
-        return node
+        return check_number(node)
     if isinstance(node, list):
         return [_walk(n, depth + 1) for n in node]
     if not isinstance(node, dict):

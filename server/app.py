@@ -9,7 +9,8 @@ from fastapi import APIRouter, FastAPI
 
 from layers.catalog import load_catalog
 from server import openapi
-from server.errors import install_error_handlers
+from server.errors import RequestContext, install_error_handlers
+from server.guards import InputGuard
 from server.routes import health
 from twin.db import make_engine
 from twin.settings import Settings
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from server.ratelimit import WriteLimit
 
         app.add_middleware(WriteLimit, per_minute=settings.writes_per_minute)
+    # outermost last: a request id first, then bounded bodies and no NUL characters
+    app.add_middleware(InputGuard)
+    app.add_middleware(RequestContext)
     openapi.install(app)
     app.include_router(health.router)
     for extra in _routers():

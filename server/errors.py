@@ -1,11 +1,30 @@
-"""Map domain errors to HTTP statuses with a JSON body that says what was wrong."""
+"""One error contract: every error answers ``{"code", "description", "request_id"}``
+(validation errors add ``"fields"``), Open311 keeps its spec's list shape.
+
+This module owns the mapping from error type to HTTP status (domain errors, FastAPI
+validation, Starlette's HTTP errors, the database being unreachable), logs every 5xx
+with its traceback and request id, and holds the ASGI middleware that gives each
+request an id (``X-Request-ID`` on every response) and turns an unexpected exception
+into a 500 in the same shape.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import uuid
+from collections.abc import MutableMapping
+from http import HTTPStatus
+from typing import Any
+from xml.etree import ElementTree as ET
 
+import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twin.errors import (
     Conflict,
@@ -27,6 +46,18 @@ STATUS: dict[type[Exception], int] = {
     RateLimited: 429,
     DatabaseUnavailable: 503,
 }
+RETRY_AFTER_S = 5
+"""Retry-After of a 503 while the database is unreachable (seconds)."""
+OPEN311_PREFIX = "/open311/"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# errors from the driver or the pool meaning "the database cannot be reached now"
+DB_DOWN: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.TimeoutError,  # pool checkout timed out
+    sa_exc.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 
 def status_for(exc: Exception) -> int:
@@ -36,12 +67,155 @@ def status_for(exc: Exception) -> int:
     return 500
 
 
+def code_for(status: int) -> str:
+    """``404`` → ``"NotFound"``: the status phrase without spaces."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+    return re.sub(r"[^A-Za-z]", "", phrase.title())
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id") or "")
+
+
+def error_response(request: Request | None, status: int, code: str, description: str,
+                   headers: dict[str, str] | None = None,
+                   fields: list[dict[str, str]] | None = None,
+                   path: str | None = None, rid: str | None = None) -> Response:
+    """The one error body (Open311's own list shape under ``/open311/``)."""
+    path = path if path is not None else (request.url.path if request is not None else "")
+    rid = rid if rid is not None else (request_id(request) if request is not None else "")
+    headers = dict(headers or {})
+    if rid:
+        headers["X-Request-ID"] = rid
+    if path.startswith(OPEN311_PREFIX):
+        errors = [{"code": status, "description": description}]
+        if path.endswith(".xml"):
+            top = ET.Element("errors")
+            el = ET.SubElement(top, "error")
+            ET.SubElement(el, "code").text = str(status)
+            ET.SubElement(el, "description").text = description
+            body = b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(top, encoding="utf-8")
+            return Response(body, status_code=status, headers=headers,
+                            media_type="text/xml; charset=utf-8")
+        return JSONResponse(errors, status_code=status, headers=headers)
+    content: dict[str, Any] = {"code": code, "description": description, "request_id": rid}
+    if fields is not None:
+        content["fields"] = fields
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+def _db_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("database unavailable on %s %s [request %s]", request.method, request.url.path,
+              request_id(request), exc_info=exc)
+    return error_response(request, 503, "DatabaseUnavailable",
+                          "the database is unavailable; retry shortly",
+                          headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def _fields(exc: RequestValidationError) -> list[dict[str, str]]:
+    """Which inputs were wrong and why, never their values (a body may be huge)."""
+    out = []
+    for err in exc.errors()[:50]:
+        loc = [str(p) for p in err.get("loc", ())]
+        names = [p for p in loc[1:] if not p.isdigit()] or loc
+        out.append({"name": names[-1] if names else "", "loc": ".".join(loc),
+                    "message": str(err.get("msg", "invalid"))[:300]})
+    return out
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TwinError)
-    async def _twin_error(request: Request, exc: TwinError) -> JSONResponse:
+    async def _twin_error(request: Request, exc: TwinError) -> Response:
         code = status_for(exc)
+        if isinstance(exc, DatabaseUnavailable):
+            return _db_unavailable(request, exc)
         if code >= 500:
-            log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
-        return JSONResponse(
-            {"code": type(exc).__name__, "description": str(exc)}, status_code=code
-        )
+            log.error("%s on %s [request %s]", type(exc).__name__, request.url.path,
+                      request_id(request), exc_info=exc)
+        return error_response(request, code, type(exc).__name__, str(exc)[:2000])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code >= 500:
+            log.error("HTTP %s on %s [request %s]", exc.status_code, request.url.path,
+                      request_id(request), exc_info=exc)
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return error_response(request, exc.status_code, code_for(exc.status_code),
+                              detail[:2000], headers=dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        fields = _fields(exc)
+        names = ", ".join(dict.fromkeys(f["loc"] for f in fields))
+        return error_response(request, 422, "InvalidInput",
+                              f"invalid input: {names}"[:500], fields=fields)
+
+    @app.exception_handler(sa_exc.DataError)
+    async def _data_error(request: Request, exc: sa_exc.DataError) -> Response:
+        # a value the database refused (out of range, malformed): the caller's input;
+        # the transaction rolled back, so nothing was half-written
+        first = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        log.warning("database refused a value on %s [request %s]: %s", request.url.path,
+                    request_id(request), first)
+        return error_response(request, 400, "InvalidValue",
+                              f"a value is out of range or malformed: {first}")
+
+    for cls in DB_DOWN:
+        app.add_exception_handler(cls, _db_unavailable)  # type: ignore[arg-type]
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def _dbapi(request: Request, exc: sa_exc.DBAPIError) -> Response:
+        if exc.connection_invalidated or isinstance(exc.orig, DB_DOWN):
+            return _db_unavailable(request, exc)
+        return _server_error(request, exc)
+
+
+def _server_error(request: Request, exc: BaseException) -> Response:
+    log.error("unhandled %s on %s %s [request %s]", type(exc).__name__, request.method,
+              request.url.path, request_id(request), exc_info=exc)
+    return error_response(request, 500, "InternalServerError",
+                          "internal error; quote the request id when reporting it")
+
+
+class RequestContext:
+    """ASGI middleware (outermost): a request id for each request (a sane incoming
+    ``X-Request-ID`` is kept), sent back on every response; an exception no handler
+    took becomes a 500 in the error shape, logged with its traceback."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode(
+            "latin-1").strip()
+        rid = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [(k, v) for k, v in message.get("headers", ())
+                           if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            request = Request(scope)
+            if isinstance(exc, DB_DOWN):
+                response = _db_unavailable(request, exc)
+            else:
+                response = _server_error(request, exc)
+            if started:  # too late for an answer: the client sees a cut response
+                return
+            await response(scope, receive, send_with_id)

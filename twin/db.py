@@ -14,9 +14,13 @@ def make_engine(settings: Settings, pool_size: int | None = None) -> Engine:
         settings.url(),
         pool_size=size,
         max_overflow=size,
-        # no pre-ping: it costs a round trip per checkout on the hot tile/feature paths;
-        # recycled connections and the pool's invalidation on error cover restarts
+        # a connection the server dropped (restart, idle timeout) is replaced at checkout
+        # instead of failing the first request on each worker; the tile service keeps
+        # its own non-pinging engine for the hot tile path
+        pool_pre_ping=True,
         pool_recycle=1800,
+        # a request waiting this long for a connection answers 503, not a hang
+        pool_timeout=10,
         future=True,
     )
 

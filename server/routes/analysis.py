@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from layers.access import is_staff
 from server.deps import ConnDep, PrincipalDep, StaffDep
 from twin.analysis import routing
+from twin.bounds import MAX_BIGINT, check_point
 from twin.errors import InputError
 from twin.incidents import store
 
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/analysis", tags=["analysis"])
 
 Lon = Annotated[float, Query(ge=-180, le=180)]
 Lat = Annotated[float, Query(ge=-90, le=90)]
+Radius = Annotated[float, Query(ge=1, le=5000, description="metres")]
 KINDS = {"hospital", "clinic", "fire_station", "police", "shelter", "school", "pharmacy"}
 
 
@@ -36,6 +38,7 @@ def nearest(
     mode: Annotated[str, Query(pattern="^(drive|straight)$")] = "drive",
 ) -> dict[str, Any]:
     """Nearest facilities of a kind: by drive time (routes, ETA) or straight line."""
+    check_point(lon, lat)
     if mode == "straight":
         items = routing.nearest_straight(conn, lon, lat, _kind(kind), k)
     else:
@@ -48,7 +51,7 @@ def service_area(
     conn: ConnDep,
     who: StaffDep,
     minutes: Annotated[float, Query(gt=0, le=60)],
-    facility_id: int | None = None,
+    facility_id: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
 ) -> dict[str, Any]:
@@ -66,6 +69,7 @@ def service_area(
         lon, lat = float(row[0]), float(row[1])
     if lon is None or lat is None:
         raise InputError("give facility_id, or lon and lat")
+    check_point(lon, lat)
     return routing.service_area(conn, lon, lat, minutes)
 
 
@@ -75,21 +79,22 @@ def within(
     principal: PrincipalDep,
     lon: Lon,
     lat: Lat,
-    radius: Annotated[float, Query(gt=0, le=5000)] = 500,
+    radius: Radius = 500,
 ) -> dict[str, Any]:
     """Everything within a radius: buildings (people, floor area), facilities, and for
     staff the utility nodes."""
+    check_point(lon, lat)
     return routing.within_radius(conn, lon, lat, radius, staff=is_staff(principal.role))
 
 
 @router.get("/incident/{incident_id}")
 def incident_help(
-    incident_id: int,
+    incident_id: Annotated[int, Path(ge=1, le=MAX_BIGINT)],
     conn: ConnDep,
     who: StaffDep,
     kind: str = "hospital",
     k: Annotated[int, Query(ge=1, le=10)] = 3,
-    radius: Annotated[float, Query(gt=0, le=5000)] = 300,
+    radius: Radius = 300,
 ) -> dict[str, Any]:
     """For an incident: the nearest facilities by drive time with routes, and what lies
     around it."""

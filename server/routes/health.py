@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from server.errors import RETRY_AFTER_S
 from twin.db import ping
 from twin.migrate import at_head, head_revision
 
@@ -29,4 +30,6 @@ async def readyz(request: Request) -> JSONResponse:
         "migrations": "head" if migrated else "behind",
         "head": head_revision(),
     }
-    return JSONResponse(body, status_code=200 if migrated else 503)
+    if migrated:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})

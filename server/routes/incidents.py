@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from server.deps import ConnDep, StaffDep
+from twin.bounds import MAX_BIGINT
 from twin.errors import InputError
 from twin.incidents import store
 from twin.incidents.categories import CATEGORIES
@@ -16,32 +17,37 @@ from twin.incidents.categories import CATEGORIES
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 
+Name = Annotated[str, Field(max_length=100)]
+LongText = Annotated[str, Field(max_length=5000)]
+IncidentId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
+
+
 class IncidentIn(BaseModel):
-    category: str
-    subcategory: str | None = None
+    category: Name
+    subcategory: Name | None = None
     severity: int | None = Field(default=None, ge=1, le=5)
-    title: str | None = None
-    description: str | None = None
-    address: str | None = None
+    title: Annotated[str, Field(max_length=200)] | None = None
+    description: LongText | None = None
+    address: Annotated[str, Field(max_length=500)] | None = None
     public: bool = False
     geometry: dict[str, Any]
-    reporter_name: str | None = None
-    reporter_email: str | None = None
-    reporter_phone: str | None = None
+    reporter_name: Name | None = None
+    reporter_email: Annotated[str, Field(max_length=254)] | None = None
+    reporter_phone: Annotated[str, Field(max_length=40)] | None = None
 
 
 class TransitionIn(BaseModel):
-    status: str
-    reason: str | None = None
-    note: str | None = None
+    status: Name
+    reason: Name | None = None
+    note: LongText | None = None
 
 
 class AssignIn(BaseModel):
-    units: list[str]
+    units: Annotated[list[Name], Field(max_length=50)]
 
 
 class CommentIn(BaseModel):
-    text: str
+    text: LongText
 
 
 def _etag(row: dict[str, Any]) -> str:
@@ -94,11 +100,11 @@ def create(body: IncidentIn, conn: ConnDep, who: StaffDep, response: Response) -
 def list_incidents(
     conn: ConnDep,
     who: StaffDep,
-    status: Annotated[str | None, Query(description="comma list")] = None,
-    category: Annotated[str | None, Query(description="comma list")] = None,
+    status: Annotated[str | None, Query(max_length=500, description="comma list")] = None,
+    category: Annotated[str | None, Query(max_length=500, description="comma list")] = None,
     severity_min: Annotated[int | None, Query(ge=1, le=5)] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
-    ward: str | None = None,
+    ward: Annotated[str | None, Query(max_length=200)] = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
@@ -129,13 +135,14 @@ def list_incidents(
 
 
 @router.get("/{incident_id}")
-def read(incident_id: int, conn: ConnDep, who: StaffDep, response: Response) -> dict[str, Any]:
+def read(incident_id: IncidentId, conn: ConnDep, who: StaffDep,
+         response: Response) -> dict[str, Any]:
     return _answer(store.get(conn, incident_id), response)
 
 
 @router.patch("/{incident_id}")
 def edit(
-    incident_id: int,
+    incident_id: IncidentId,
     changes: dict[str, Any],
     conn: ConnDep,
     who: StaffDep,
@@ -156,7 +163,7 @@ def edit(
 
 @router.post("/{incident_id}/transition")
 def transition(
-    incident_id: int,
+    incident_id: IncidentId,
     body: TransitionIn,
     conn: ConnDep,
     who: StaffDep,
@@ -179,7 +186,7 @@ def transition(
 
 @router.post("/{incident_id}/assign")
 def assign(
-    incident_id: int,
+    incident_id: IncidentId,
     body: AssignIn,
     conn: ConnDep,
     who: StaffDep,
@@ -199,7 +206,7 @@ def assign(
 
 @router.post("/{incident_id}/comments", status_code=201)
 def add_comment(
-    incident_id: int, body: CommentIn, conn: ConnDep, who: StaffDep, response: Response
+    incident_id: IncidentId, body: CommentIn, conn: ConnDep, who: StaffDep, response: Response
 ) -> dict[str, Any]:
     with conn.begin():
         row = store.comment(conn, incident_id, body.text, actor=who.username or "staff")
@@ -207,6 +214,6 @@ def add_comment(
 
 
 @router.get("/{incident_id}/timeline")
-def get_timeline(incident_id: int, conn: ConnDep, who: StaffDep) -> list[dict[str, Any]]:
+def get_timeline(incident_id: IncidentId, conn: ConnDep, who: StaffDep) -> list[dict[str, Any]]:
     """The append-only history: who, when, what changed."""
     return store.timeline(conn, incident_id)

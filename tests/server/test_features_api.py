@@ -44,7 +44,7 @@ def bad(client, path, params, *words, status=400):
     r = client.get(path, params=params)
     assert r.status_code == status, r.text
     body = r.json()
-    assert set(body) == {"code", "description"}
+    assert set(body) == {"code", "description", "request_id"}
     for w in words:
         assert w in body["description"], body
     return body

@@ -27,7 +27,7 @@ def test_password_guessing_is_stopped(settings, engine):
         assert [sign_in(name, f"guess-{i}") for i in range(3)] == [401, 401, 401]
         r = client.post("/auth/token", data={"username": name, "password": "the-right-password"})
         assert r.status_code == 429 and r.headers["retry-after"] == "60"
-        assert "failed sign-ins" in r.json()["detail"]
+        assert "failed sign-ins" in r.json()["description"]
         # another user from the same address is not locked out by them
         other = f"other-{uuid.uuid4().hex[:6]}"
         with engine.begin() as conn:

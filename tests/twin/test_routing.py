@@ -14,7 +14,9 @@ from sqlalchemy import text
 from twin.analysis import routing
 from twin.errors import InputError
 
-X0, Y0, D = 100.0, 10.0, 0.001
+# open sea east of the coast, inside the city's bounds (the analysis API checks them) and
+# away from every other test's data
+X0, Y0, D = 110.0, 15.0, 0.001
 NODES = {f"A{i}": (X0 + i * D, Y0) for i in range(5)} | {
     f"B{i}": (X0 + i * D, Y0 + 3 * D) for i in range(4)
 }

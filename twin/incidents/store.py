@@ -12,6 +12,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
+from twin.bounds import CITY_BOUNDS, check_coordinates, in_city
 from twin.errors import Conflict, InputError, NotFound, PreconditionFailed
 from twin.incidents.categories import get_category
 from twin.incidents.lifecycle import CLOSE_REASONS, allowed, can_transition
@@ -29,6 +30,19 @@ EDITABLE = (
     "sla_due",
     "media_url",
 )
+TEXT_LIMITS = {
+    "title": 200,
+    "subcategory": 100,
+    "description": 5000,
+    "address": 500,
+    "media_url": 2000,
+    "reporter_name": 100,
+    "reporter_email": 254,
+    "reporter_phone": 40,
+    "reporter_device": 200,
+}
+"""Longest accepted text per field (characters), on every write path."""
+COMMENT_LIMIT = 5000
 COLUMNS = (
     "id, category, subcategory, severity, status, close_reason, title, description, address, "
     "ward, reporter_name, reporter_email, reporter_phone, reporter_device, media_url, public, "
@@ -42,7 +56,9 @@ def parse_geometry(value: Any) -> BaseGeometry:
     if not isinstance(value, dict) or "type" not in value:
         raise InputError("geometry must be a GeoJSON geometry object")
     if value["type"] not in ("Point", "Polygon", "MultiPolygon"):
-        raise InputError(f"geometry type {value['type']!r} not accepted (Point or Polygon)")
+        raise InputError(f"geometry type {str(value['type'])[:40]!r} not accepted "
+                         "(Point or Polygon)")
+    check_coordinates(value.get("coordinates"))
     try:
         geom = shape(value)
     except Exception as exc:  # noqa: BLE001 - shapely raises several kinds
@@ -54,6 +70,9 @@ def parse_geometry(value: Any) -> BaseGeometry:
     minx, miny, maxx, maxy = geom.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise InputError("coordinates outside lon −180…180 / lat −90…90")
+    if not (in_city(minx, miny) and in_city(maxx, maxy)):
+        w, s, e, n = CITY_BOUNDS
+        raise InputError(f"geometry outside the city (lon {w}…{e}, lat {s}…{n})")
     return geom
 
 
@@ -107,14 +126,41 @@ def event(conn: Connection, incident_id: int, actor: str, kind: str, data: dict[
 
 
 def _check_fields(data: dict[str, Any]) -> None:
-    if "category" in data and get_category(str(data["category"])) is None:
-        raise InputError(f"unknown category {data['category']!r}")
+    if "category" in data and get_category(str(data["category"])[:100]) is None:
+        raise InputError(f"unknown category {str(data['category'])[:100]!r}")
     if "severity" in data:
         sev = data["severity"]
         if not isinstance(sev, int) or isinstance(sev, bool) or not 1 <= sev <= 5:
             raise InputError("severity must be an integer from 1 to 5")
     if "title" in data and not str(data["title"] or "").strip():
         raise InputError("title must not be empty")
+    for key, most in TEXT_LIMITS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InputError(f"{key} must be a string")
+        if len(value) > most:
+            raise InputError(f"{key} is longer than {most} characters")
+    if "public" in data and not isinstance(data["public"], bool):
+        raise InputError("public must be true or false")
+    if data.get("sla_due") is not None:
+        data["sla_due"] = _parse_due(data["sla_due"])
+
+
+def _parse_due(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        due = value
+    else:
+        try:
+            due = dt.datetime.fromisoformat(str(value).replace("z", "Z"))
+        except ValueError:
+            raise InputError("sla_due must be an RFC 3339 date-time") from None
+    if due.tzinfo is None:
+        due = due.replace(tzinfo=dt.UTC)
+    if not 2000 <= due.year <= 2200:
+        raise InputError("sla_due must be between the years 2000 and 2200")
+    return due
 
 
 def create(
@@ -276,6 +322,8 @@ def assign(
 ) -> dict[str, Any]:
     if not isinstance(units, list) or not all(isinstance(u, str) and u.strip() for u in units):
         raise InputError("units must be a list of unit names")
+    if len(units) > 50 or any(len(u) > 100 for u in units):
+        raise InputError("at most 50 units, each name at most 100 characters")
     before = _bump(
         conn,
         incident_id,
@@ -290,6 +338,8 @@ def assign(
 def comment(conn: Connection, incident_id: int, body: str, *, actor: str) -> dict[str, Any]:
     if not body or not body.strip():
         raise InputError("comment text must not be empty")
+    if len(body) > COMMENT_LIMIT:
+        raise InputError(f"comment longer than {COMMENT_LIMIT} characters")
     _bump(conn, incident_id, None, "id = id", {})
     event(conn, incident_id, actor, "comment", {"text": body.strip()})
     return _row(conn, incident_id)

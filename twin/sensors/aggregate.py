@@ -40,6 +40,8 @@ def parse_interval(value: str) -> int:
         secs = d * 86400 + h * 3600 + mi * 60 + s
     if secs <= 0:
         raise InputError("interval must be positive")
+    if secs > 366 * 86400:
+        raise InputError("interval must be at most 366 days")
     return secs
 
 

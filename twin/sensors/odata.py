@@ -21,6 +21,7 @@ naming the problem and its position.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -114,11 +115,23 @@ def tokenize(src: str, what: str = "$filter") -> list[Tok]:
     return toks
 
 
+MAX_DEPTH = 100
+"""Deepest nesting (not, parentheses, functions, minus signs) of an expression."""
+MAX_BIGINT = 2**63 - 1
+
+
 class Parser:
     def __init__(self, src: str, what: str = "$filter"):
         self.src, self.what = src, what
         self.toks = tokenize(src, what)
         self.i = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        """One level deeper (a recursive-descent step); refused past :data:`MAX_DEPTH`."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"expression nested too deeply (at most {MAX_DEPTH} levels)")
 
     # -- helpers ----------------------------------------------------------------------
     def peek(self, k: int = 0) -> Tok | None:
@@ -178,7 +191,10 @@ class Parser:
 
     def not_(self) -> Node:
         if self.accept_word("not"):
-            return Not(self.not_())
+            self.nest()
+            node = Not(self.not_())
+            self.depth -= 1
+            return node
         return self.cmp()
 
     def cmp(self) -> Node:
@@ -205,7 +221,9 @@ class Parser:
     def unary(self) -> Node:
         if self.at_punct("-"):
             self.i += 1
+            self.nest()
             inner = self.unary()
+            self.depth -= 1
             if isinstance(inner, Lit) and inner.type == "num":
                 return Lit(-inner.value, "num")
             return Neg(inner)
@@ -214,18 +232,27 @@ class Parser:
     def primary(self) -> Node:
         tok = self.take()
         if tok.kind == "punct" and tok.text == "(":
+            self.nest()
             node = self.expr()
             self.expect_punct(")")
+            self.depth -= 1
             return node
         if tok.kind == "num":
             v = float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+            if isinstance(v, int) and v > MAX_BIGINT:
+                raise self.error(f"integer {tok.text[:30]} is out of range (64-bit)", tok)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise self.error("numbers must be finite", tok)
             return Lit(v, "num")
         if tok.kind == "str":
             return Lit(tok.text[1:-1].replace("''", "'"), "str")
         if tok.kind == "time":
             return Lit(self._time(tok), "time")
         if tok.kind == "date":
-            d = dt.date.fromisoformat(tok.text)
+            try:
+                d = dt.date.fromisoformat(tok.text)
+            except ValueError:
+                raise self.error(f"invalid date {tok.text!r}", tok) from None
             return Lit(dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC), "time")
         if tok.kind == "geo":
             return Lit(self._wkt(tok), "geom")
@@ -247,6 +274,7 @@ class Parser:
         if name not in FUNCTIONS:
             raise self.error(f"unknown function {tok.text!r}", tok)
         self.expect_punct("(")
+        self.nest()
         args: list[Node] = []
         if not self.at_punct(")"):
             args.append(self.expr())
@@ -254,6 +282,7 @@ class Parser:
                 self.i += 1
                 args.append(self.expr())
         self.expect_punct(")")
+        self.depth -= 1
         if len(args) not in FUNCTIONS[name]:
             want = " or ".join(str(n) for n in FUNCTIONS[name])
             raise self.error(f"{name}() takes {want} argument(s), got {len(args)}", tok)
@@ -282,12 +311,18 @@ class Parser:
 
         body = tok.text[tok.text.index("'") + 1 : -1].replace("''", "'")
         body = re.sub(r"^SRID=\d+;", "", body.strip())
+        import numpy as np
+
         try:
             geom = wkt.loads(body)
         except Exception:  # noqa: BLE001 - shapely raises several kinds
             raise self.error(f"invalid WKT {body!r}", tok) from None
         if geom.is_empty:
             raise self.error("empty geometry", tok)
+        import shapely
+
+        if not bool(np.isfinite(shapely.get_coordinates(geom)).all()):
+            raise self.error("geometry coordinates must be finite numbers", tok)
         return str(geom.wkt)
 
 

@@ -21,7 +21,7 @@
         });
         if (res.status === 401) { err.textContent = T.t("auth.wrong"); return; }
         const data = await res.json();
-        if (!res.ok) { err.textContent = T.t("auth.failed", { msg: data.detail || res.status }); return; }
+        if (!res.ok) { err.textContent = T.t("auth.failed", { msg: data.description || data.detail || res.status }); return; }
         T.auth.set({
           token: data.access_token, role: data.role, username: form.username.value,
           expires_at: Date.now() + (data.expires_in || 3600) * 1000 - 5000,
