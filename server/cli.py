@@ -164,9 +164,23 @@ def import_vector(
         list[str] | None, typer.Option("--map", help="field=column, repeatable")
     ] = None,
     layer: Annotated[str | None, typer.Option(help="layer inside the file")] = None,
+    valid_from: Annotated[str | None, typer.Option(
+        help="admin units: valid from this date (YYYY-MM-DD), where the file has none")] = None,
+    valid_to: Annotated[str | None, typer.Option(
+        help="admin units: valid until this date, exclusive (e.g. 2025-07-01)")] = None,
 ) -> None:
     """Any vector file pyogrio reads, into one of the model's tables."""
+    import datetime as dt
+
     from twin.ingest.vector import import_vector as run
+
+    dates: dict[str, dt.date] = {}
+    for opt, value in (("valid_from", valid_from), ("valid_to", valid_to)):
+        if value is not None:
+            try:
+                dates[opt] = dt.date.fromisoformat(value)
+            except ValueError:
+                fail(f"--{opt.replace('_', '-')} expects a date YYYY-MM-DD, got {value!r}")
 
     mapping: dict[str, str] = {}
     for item in map_ or []:
@@ -174,7 +188,7 @@ def import_vector(
             fail(f"--map expects field=column, got {item!r}")
         field, column = item.split("=", 1)
         mapping[field.strip()] = column.strip()
-    _run_import(run, file, as_, mapping, file_layer=layer)
+    _run_import(run, file, as_, mapping, file_layer=layer, **dates)
 
 
 @import_app.command("dem")

@@ -80,3 +80,38 @@ def test_bad_input_fails_cleanly(cli, engine: Engine, danang: Path, tmp_path: Pa
         assert result.exit_code != 0, args
         assert "error" in result.output and says in result.output, result.output
     assert snapshot(engine) == before
+
+
+def test_import_admin_with_validity_answers_dated_queries(  # noqa: ANN001
+        cli, engine: Engine, settings: Settings, danang: Path) -> None:
+    """The README's district import, dated: the 7 districts in 2020, none after the merge."""
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    path = danang / "admin" / "danang_districts_2020.geojson"
+    undated = cli("vector", str(path), "--as", "admin_area")
+    assert undated.exit_code == 0, undated.output
+    assert "carry no valid_from/valid_to" in " ".join(undated.output.split())
+    bad = cli("vector", str(path), "--as", "admin_area", "--valid-to", "1 July 2025")
+    assert bad.exit_code != 0 and "--valid-to expects a date" in bad.output
+    wrong = cli("vector", str(path), "--as", "building", "--valid-to", "2025-07-01")
+    assert wrong.exit_code != 0 and "has no validity" in " ".join(wrong.output.split())
+    dated = cli("vector", str(path), "--as", "admin_area", "--valid-to", "2025-07-01")
+    assert dated.exit_code == 0, dated.output
+    assert "carry no valid_from" not in dated.output
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(text(
+            "SELECT id FROM admin_area WHERE source = 'file:danang_districts_2020'"))]
+    assert len(ids) == 7
+    with TestClient(create_app(settings)) as client:
+        def matched(when: str) -> set[int]:
+            r = client.get("/collections/admin_boundaries/items",
+                           params={"ids": ",".join(map(str, ids)), "datetime": when})
+            assert r.status_code == 200, r.text
+            return {f["id"] for f in r.json()["features"]}
+
+        assert matched("2020-01-01") == set(ids)
+        assert matched("2025-06-30") == set(ids)
+        assert matched("2025-07-01") == set()
+        assert matched("2025-07-02") == set()

@@ -133,6 +133,8 @@ def import_vector(
     *,
     reporter: Reporter,
     file_layer: str | None = None,
+    valid_from: dt.date | None = None,
+    valid_to: dt.date | None = None,
 ) -> Summary:
     """Import one layer of a vector file into table ``layer``, in the caller's transaction.
 
@@ -149,6 +151,10 @@ def import_vector(
         feature index).
     file_layer
         Layer inside a multi-layer file (GPKG); the first one by default.
+    valid_from, valid_to
+        Validity ``[valid_from, valid_to)`` of admin units that the file does not date
+        itself (a unit's own dates win). Without either, an admin import notes that its
+        units count as valid at every date.
 
     Returns
     -------
@@ -188,6 +194,16 @@ def import_vector(
             found = next((f for f in candidates if f in fields), None)
             if found:
                 chosen[col] = found
+    if (valid_from or valid_to) and "valid_from" not in columns:
+        raise InputError(f"--valid-from/--valid-to date admin units; {layer} has no validity")
+    if valid_from and valid_to and valid_to <= valid_from:
+        raise InputError(f"--valid-to {valid_to} must be after --valid-from {valid_from}")
+    if "valid_from" in columns and not (valid_from or valid_to or "valid_from" in chosen
+                                          or "valid_to" in chosen):
+        summary.notes.append(
+            "warning: these admin units carry no valid_from/valid_to, so they count as valid "
+            "at every date; give --valid-from/--valid-to (Đà Nẵng's districts ended on "
+            "2025-07-01)")
     ids = _ids(gdf, fields, chosen.get("source_id"))
     records = gdf[fields].to_dict("records")
     geoms = _geometries(gdf, SHAPE[layer], summary, layer)
@@ -199,6 +215,10 @@ def import_vector(
         if not geoms[i]:
             continue
         row = {c: columns[c][1](rec[f]) for c, f in chosen.items() if c in columns}
+        if valid_from and row.get("valid_from") is None:
+            row["valid_from"] = valid_from
+        if valid_to and row.get("valid_to") is None:
+            row["valid_to"] = valid_to
         reason = _complete(layer, row, rec, "kind" in mapping.values())
         if reason:
             summary.skip(layer, reason)
