@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _routers() -> list[APIRouter]:
     """One router per API family; the viewer last (its ``/`` yields to the landing page)."""
     from server.routes import (
+        admin,
         alarms,
         analysis,
         area,
@@ -85,5 +86,5 @@ def _routers() -> list[APIRouter]:
     )
 
     families = (auth, features, tiles, search, area, incidents, open311, warnings, live,
-                analysis, raster, scenarios, sta, alarms, viewer)
+                analysis, raster, scenarios, sta, alarms, admin, viewer)
     return [m.router for m in families]

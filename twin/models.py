@@ -95,6 +95,27 @@ class AdminArea(Sourced, Base):
     geom_3857 = _geom3857("MULTIPOLYGON")
 
 
+class AdminLineage(Base):
+    """Which old unit became which new one on ``changed_on`` (the 2025 merge), with the
+    share of the old unit it took (1 for a whole ward, an area share for a district)."""
+
+    __tablename__ = "admin_lineage"
+    __table_args__ = (UniqueConstraint("old_code", "new_code", "changed_on"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    old_code: Mapped[str] = mapped_column(Text, nullable=False, index=True)
+    old_name_vi: Mapped[str] = mapped_column(Text, nullable=False)
+    old_level: Mapped[str] = mapped_column(Text, nullable=False)
+    old_parent_code: Mapped[str | None] = mapped_column(Text)
+    new_code: Mapped[str] = mapped_column(Text, nullable=False, index=True)
+    new_name_vi: Mapped[str] = mapped_column(Text, nullable=False)
+    new_level: Mapped[str] = mapped_column(Text, nullable=False)
+    changed_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    share: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+
 class RoadNode(Sourced, Base):
     """A node of the road graph. ``component`` / ``component_size``: its connected
     component on the undirected graph (the smallest node id in it) and how many nodes

@@ -243,6 +243,9 @@ def _labels(conn: Connection, city: City, summary: Summary) -> None:
     data["geom"] = w.ewkb([r["geom"] for r in adm], multi=True)
     n = w.copy_columns(conn, "admin_area", data)
     summary.add("admin_area", "inserted", n)
+    from twin.admin import load_lineage
+
+    summary.add("admin_lineage", "inserted", load_lineage(conn))
     summary.add("terrain", "inserted", 1)
 
 
