@@ -89,11 +89,12 @@ def _time_conditions(layer: Layer, start: Any, end: Any) -> list[ColumnElement[b
     """
     assert layer.time_field
     s: Any = sa.column(layer.time_field)
-    period = layer.time_end_field is not None
+    end_field = layer.time_end_field
+    period = end_field is not None
     e: Any = s
-    if period:
+    if end_field is not None:
         s = func.coalesce(s, literal_column(_INF["start"]))
-        e = func.coalesce(sa.column(layer.time_end_field), literal_column(_INF["end"]))
+        e = func.coalesce(sa.column(end_field), literal_column(_INF["end"]))
     out = []
     if isinstance(end, dt.date) and not isinstance(end, dt.datetime):
         # a date ends at the end of that day, also for timestamp columns
