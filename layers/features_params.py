@@ -87,8 +87,10 @@ def parse_items_query(
         cond = compile_filter(layer, raw["filter"], lang)
     return ItemsQuery(
         bbox=parse_bbox(raw["bbox"]) if "bbox" in raw else None,
-        datetime=parse_datetime(layer, raw["datetime"]) if "datetime" in raw else None,
-        limit=_int(raw, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        # a collection without time: every feature lacks temporal data, so all match
+        datetime=_datetime(layer, raw),
+        # above the maximum, the maximum (OGC API Features Part 1, /req/core/limit-response)
+        limit=min(_int(raw, "limit", DEFAULT_LIMIT, 1, None), MAX_LIMIT),
         offset=_int(raw, "offset", 0, 0, MAX_OFFSET),
         properties=parse_properties(layer, raw["properties"]) if "properties" in raw else None,
         sortby=parse_sortby(layer, raw["sortby"]) if "sortby" in raw else (),
@@ -111,14 +113,17 @@ def parse_format(f: str | None, accept: str | None = None) -> str:
     return "json"
 
 
-def _int(raw: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def _int(raw: dict[str, str], name: str, default: int, lo: int, hi: int | None) -> int:
     if name not in raw:
         return default
     try:
         value = int(raw[name])
     except ValueError:
         raise InvalidParameter(f"{name}: expected an integer, got {raw[name]!r}") from None
-    if not lo <= value <= hi:
+    if hi is None:
+        if value < lo:
+            raise InvalidParameter(f"{name}: must be at least {lo}, got {value}")
+    elif not lo <= value <= hi:
         raise InvalidParameter(f"{name}: must be between {lo} and {hi}, got {value}")
     return value
 
@@ -141,10 +146,15 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return minx, miny, maxx, maxy
 
 
+def _datetime(layer: Layer, raw: dict[str, str]) -> tuple[Instant | None, Instant | None] | None:
+    if "datetime" not in raw:
+        return None
+    parsed = parse_datetime(layer, raw["datetime"])  # malformed is 400 on any collection
+    return parsed if layer.time_field else None
+
+
 def parse_datetime(layer: Layer, text: str) -> tuple[Instant | None, Instant | None]:
     """An instant or an interval ``start/end`` (``..`` or empty = open)."""
-    if not layer.time_field:
-        raise InvalidParameter(f"datetime: collection {layer.id!r} has no time field")
     parts = text.split("/")
     if len(parts) > 2 or not text.strip():
         raise InvalidParameter(f"datetime: expected an instant or start/end, got {text!r}")

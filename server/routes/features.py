@@ -311,6 +311,10 @@ def _item_links(request: Request, layer_id: str, offset: int, limit: int,
         {"href": f"{base}collections/{layer_id}", "rel": "collection", "type": JSON,
          "title": "The collection"},
     ]
+    csv_pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "f"]
+    csv_url = request.url.remove_query_params(list(request.query_params.keys()))
+    links.append({"href": f"{csv_url}?{urlencode([*csv_pairs, ('f', 'csv')])}",
+                  "rel": "alternate", "type": "text/csv", "title": "This page as CSV"})
     if has_next:
         links.append({"href": _page_url(request, offset + limit), "rel": "next",
                       "type": feats.GEOJSON, "title": "Next page"})
