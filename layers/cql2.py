@@ -255,6 +255,11 @@ class _Compiler:
             return a, self.expr(_instant(b.literal))
         if b.kind == "time" and a.kind == "string" and a.is_literal:
             return self.expr(_instant(a.literal)), b
+        # client interop: GDAL 3.6 writes a boolean as 0/1 (`bridge = 1`); only 0 and 1
+        if a.kind == "boolean" and b.kind == "number" and b.is_literal and b.literal in (0, 1):
+            return a, self.expr(bool(b.literal))
+        if b.kind == "boolean" and a.kind == "number" and a.is_literal and a.literal in (0, 1):
+            return self.expr(bool(a.literal)), b
         raise InvalidFilter(f"{what}: cannot compare {_side(a)} with {_side(b)}")
 
     def comparison(self, node: ast.Comparison) -> ColumnElement[bool]:

@@ -229,10 +229,10 @@ def _typed(layer: Layer, name: str, value: str) -> Any:
             if not math.isfinite(v):
                 raise ValueError(value)
             return v
-        if typ == "boolean":
-            if value.lower() not in ("true", "false"):
+        if typ == "boolean":  # 0/1 too, as GDAL and other clients write booleans
+            if value.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(value)
-            return value.lower() == "true"
+            return value.lower() in ("true", "1")
         if typ in ("date", "datetime"):
             return parse_instant(value)
     except (ValueError, InvalidFilter):

@@ -190,6 +190,15 @@ def test_booleans_compare_by_equality_only(catalog, engine, fx):
         compile_filter(roads, "oneway > false")
 
 
+def test_booleans_accept_0_and_1_for_client_interop(catalog, engine, fx):
+    """GDAL 3.6 turns `-where "bridge = 1"` into CQL text `bridge = 1`."""
+    roads = catalog.get("roads")
+    assert count(engine, roads, "bridge = 1") == count(engine, roads, "bridge = true") == 1
+    assert count(engine, roads, "0 = bridge") == count(engine, roads, "bridge = false")
+    with pytest.raises(InvalidFilter, match="cannot compare"):
+        compile_filter(roads, "bridge = 2")
+
+
 def test_json_equals_text(catalog, engine, fx):
     b = catalog.get("buildings")
     doc = {"op": "and", "args": [

@@ -226,6 +226,8 @@ def test_property_equality_parameters(client):
     bad(client, ITEMS, {"levels": "seven"}, "levels", "integer")
     assert client.get("/collections/roads/items", params={"bbox": BBOX, "oneway": "true"}
                       ).json()["numberMatched"] == 1
+    assert client.get("/collections/roads/items", params={"bbox": BBOX, "oneway": "1"}
+                      ).json()["numberMatched"] == 1
 
 
 @pytest.mark.parametrize(
