@@ -152,11 +152,28 @@ async def _tile(request: Request, ids: Sequence[str], z: int, x: int, y: int,
         cached = svc.cache.get(key)
         body = cached if cached is not None else await _render(svc, key, active)
     if not body:
+        if not composite and not await run_in_threadpool(_in_limits, svc, layers[0], z, x, y):
+            # OGC API - Tiles core: a tile outside the tileset's tileMatrixSetLimits is 404
+            raise TileOutOfRange(f"tile {z}/{x}/{y} is outside {layers[0].id}'s "
+                                 "tileMatrixSetLimits (see its tileset)")
         return Response(status_code=204, headers=headers)
     if _accepts_gzip(request):
         headers["Content-Encoding"] = "gzip"
         return Response(body, media_type=MEDIA_TYPE, headers=headers)
     return Response(gunzip_bytes(body), media_type=MEDIA_TYPE, headers=headers)
+
+
+def _limits(w: float, s: float, e: float, n: float, z: int) -> tuple[int, int, int, int]:
+    """(minTileCol, minTileRow, maxTileCol, maxTileRow) covering the box at zoom ``z``."""
+    tms = morecantile.tms.get(TMS_ID)
+    ul, lr = tms.tile(w, n, z), tms.tile(e, s, z)
+    return ul.x, ul.y, lr.x, lr.y
+
+
+def _in_limits(svc: TileService, layer: Layer, z: int, x: int, y: int) -> bool:
+    """The tile lies inside the limits the layer's tileset declares (its data's extent)."""
+    min_x, min_y, max_x, max_y = _limits(*svc.bounds(layer), z)
+    return min_x <= x <= max_x and min_y <= y <= max_y
 
 
 async def _render(svc: TileService, key: TileKey, layers: Sequence[Layer]) -> bytes:
@@ -222,6 +239,10 @@ def _tileset_links(base: str, layer_id: str) -> list[dict[str, Any]]:
          "type": "application/json", "title": "WebMercatorQuad tiling scheme"},
         {"rel": "item", "href": ts + "/{tileMatrix}/{tileCol}/{tileRow}", "templated": True,
          "type": MEDIA_TYPE, "title": "Mapbox vector tiles"},
+        # the same tiles with an extension, for clients that read the format from the URL
+        # (GDAL's MVT:/vsicurl/…)
+        {"rel": "alternate", "href": ts + "/{tileMatrix}/{tileCol}/{tileRow}.mvt",
+         "templated": True, "type": MEDIA_TYPE, "title": "Mapbox vector tiles (.mvt)"},
         {"rel": "describedby", "href": ts + "/tilejson.json", "type": "application/json",
          "title": "TileJSON"},
     ]
@@ -277,12 +298,11 @@ async def collection_tileset(request: Request, collection_id: str, tms_id: str) 
     _check_tms(tms_id)
     layer = _layers(request, [collection_id])[0]
     w, s, e, n = await run_in_threadpool(service(request.app).bounds, layer)
-    tms = morecantile.tms.get(TMS_ID)
     limits = []
     for z in range(layer.minzoom, layer.maxzoom + 1):
-        ul, lr = tms.tile(w, n, z), tms.tile(e, s, z)
-        limits.append({"tileMatrix": str(z), "minTileRow": ul.y, "maxTileRow": lr.y,
-                       "minTileCol": ul.x, "maxTileCol": lr.x})
+        min_x, min_y, max_x, max_y = _limits(w, s, e, n, z)
+        limits.append({"tileMatrix": str(z), "minTileRow": min_y, "maxTileRow": max_y,
+                       "minTileCol": min_x, "maxTileCol": max_x})
     props = {p.name: {"type": _JSON_TYPES[p.type], "title": p.title.en if p.title else p.name}
              for p in layer.properties}
     return {
@@ -365,6 +385,8 @@ def tilesets(request: Request) -> dict[str, Any]:
             "title": "Basemap", "dataType": "vector", "crs": CRS_3857,
             "tileMatrixSetURI": TMS_URI,
             "links": [
+                {"rel": "self", "href": f"{base}/tiles/{basemap}", "type": "application/json",
+                 "title": "tileset"},
                 {"rel": "item", "templated": True, "type": MEDIA_TYPE,
                  "href": f"{base}/tiles/{basemap}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}.mvt"},
                 {"rel": "describedby", "href": f"{base}/tiles/{basemap}/tilejson.json",
@@ -377,6 +399,38 @@ def tilesets(request: Request) -> dict[str, Any]:
                      "tileMatrixSetURI": TMS_URI, "links": _tileset_links(base, lyr.id)[:2]})
     return {"links": [{"rel": "self", "href": f"{base}/tiles", "type": "application/json"}],
             "tilesets": sets}
+
+
+@router.get("/tiles/{layer_ids}", summary="A composite vector tileset (the basemap)",
+            responses={404: _NOT_FOUND})
+async def composite_tileset(request: Request, layer_ids: str) -> dict[str, Any]:
+    """OGC tileset metadata of composite tiles: one MVT layer per id."""
+    layers = _layers(request, _split(layer_ids))
+    spec = ",".join(lyr.id for lyr in layers)
+    base = _base(request)
+    boxes = [await run_in_threadpool(service(request.app).bounds, lyr) for lyr in layers]
+    w, s = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    e, n = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    return {
+        "title": "Composite tiles: " + ", ".join(lyr.title.en for lyr in layers),
+        "dataType": "vector", "crs": CRS_3857, "tileMatrixSetURI": TMS_URI,
+        "boundingBox": {"lowerLeft": [w, s], "upperRight": [e, n], "crs": CRS84},
+        "layers": [{
+            "id": lyr.id, "title": lyr.title.en, "dataType": "vector",
+            "geometryDimension": _DIMENSION.get(lyr.geometry_type.lower()),
+            "minTileMatrix": str(lyr.minzoom), "maxTileMatrix": str(lyr.maxzoom),
+        } for lyr in layers],
+        "links": [
+            {"rel": "self", "href": f"{base}/tiles/{spec}", "type": "application/json",
+             "title": "tileset"},
+            {"rel": REL_SCHEME, "href": f"{base}/tileMatrixSets/{TMS_ID}",
+             "type": "application/json", "title": "WebMercatorQuad tiling scheme"},
+            {"rel": "item", "templated": True, "type": MEDIA_TYPE, "title": "Mapbox vector tiles",
+             "href": f"{base}/tiles/{spec}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}.mvt"},
+            {"rel": "describedby", "href": f"{base}/tiles/{spec}/tilejson.json",
+             "type": "application/json", "title": "TileJSON"},
+        ],
+    }
 
 
 @router.get("/tiles/{layer_ids}/tilejson.json",
@@ -421,6 +475,8 @@ async def _fast_composite_tile(request: Request) -> Response:
 
 router.routes[:0] = [
     Route("/collections/{collection_id}/tiles/{tms_id}/{z:int}/{x:int}/{y:int}",
+          _fast_collection_tile, methods=["GET"], include_in_schema=False),
+    Route("/collections/{collection_id}/tiles/{tms_id}/{z:int}/{x:int}/{y:int}.mvt",
           _fast_collection_tile, methods=["GET"], include_in_schema=False),
     Route("/tiles/{layer_ids}/{z:int}/{x:int}/{y:int}.mvt", _fast_composite_tile,
           methods=["GET"], include_in_schema=False),

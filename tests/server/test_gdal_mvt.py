@@ -59,3 +59,12 @@ def test_ogrinfo_reads_a_saved_gzipped_composite_tile(base, tmp_path: Path):
     found = ogrinfo(str(path))
     assert found == {"roads": len(ids["roads"]), "buildings": len(ids["buildings"])}
 
+
+
+def test_ogrinfo_opens_the_mvt_alias_through_vsicurl(base):
+    """GDAL's MVT driver takes z/x/y from a URL that ends in /z/x/y.mvt."""
+    url, ids = base
+    t = tile_at(*HERE, 14)
+    found = ogrinfo(f"MVT:/vsicurl/{url}/collections/buildings/tiles/WebMercatorQuad/"
+                    f"{t.z}/{t.x}/{t.y}.mvt")
+    assert found == {"buildings": len(ids["buildings"])}

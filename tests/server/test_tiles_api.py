@@ -169,9 +169,35 @@ def test_bad_tiles_are_4xx_never_500(client):
         assert r.status_code in (400, 422), (path, r.status_code)
 
 
-def test_empty_area_is_204(client):
+def test_empty_tiles_204_inside_the_limits_404_outside(client, area):
+    """OGC API - Tiles core: outside the tileset's tileMatrixSetLimits a tile is 404;
+    inside them an empty tile is 204. The basemap declares no limits: 204."""
     r = client.get(url("buildings", 16, 0, 0))
+    assert r.status_code == 404 and "tileMatrixSetLimits" in r.json()["description"]
+    r = client.get("/tiles/buildings/16/0/0.mvt")
     assert r.status_code == 204 and not r.content and r.headers["etag"]
+    ts = client.get("/collections/buildings/tiles/WebMercatorQuad").json()
+    lim = ts["tileMatrixSetLimits"][-1]
+    z, x, y = int(lim["tileMatrix"]), lim["minTileCol"], lim["minTileRow"]
+    assert client.get(url("buildings", z, x, y)).status_code in (200, 204)
+    assert client.get(url("buildings", z, x - 1, y)).status_code == 404
+
+
+def test_tiles_have_an_mvt_alias_and_the_basemap_a_tileset(client, area):
+    t = tile_at(*HERE, 15)
+    plain, alias = client.get(url("buildings", t.z, t.x, t.y)), \
+        client.get(url("buildings", t.z, t.x, t.y) + ".mvt")
+    assert plain.status_code == alias.status_code == 200 and plain.content == alias.content
+    links = client.get("/collections/buildings/tiles/WebMercatorQuad").json()["links"]
+    assert any(lk["href"].endswith("{tileRow}.mvt") for lk in links)
+    basemap = next(ts for ts in client.get("/tiles").json()["tilesets"]
+                   if ts["title"] == "Basemap")
+    self_href = next(lk["href"] for lk in basemap["links"] if lk["rel"] == "self")
+    r = client.get(self_href.replace("http://testserver", ""))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["dataType"] == "vector" and {lyr["id"] for lyr in body["layers"]} >= {"roads"}
+    assert any(lk["rel"] == "item" for lk in body["links"])
 
 
 def test_staff_layer_needs_a_staff_token(client, engine):
