@@ -19,7 +19,7 @@ import pydeck as pdk
 
 from web.panels import panels_html, signin_html
 
-Page = Literal["map", "plan", "ops"]
+Page = Literal["map", "plan", "ops", "track"]
 
 #: Where the map opens: central Đà Nẵng (Hải Châu), WGS 84 degrees and web-map zoom.
 HOME_VIEW = {"longitude": 108.21, "latitude": 16.06, "zoom": 13.0, "pitch": 40.0, "bearing": 0.0}
@@ -32,6 +32,7 @@ _TITLES = {
     "map": "Bản đồ Đà Nẵng · Da Nang map",
     "plan": "Quy hoạch · Planner — Da Nang Twin",
     "ops": "Điều hành khẩn cấp · Emergency console — Da Nang Twin",
+    "track": "Theo dõi báo cáo · Follow your report — Da Nang Twin",
     "signin": "Đăng nhập · Sign in — Da Nang Twin",
 }
 _EXTERNAL_TAG = re.compile(
@@ -64,6 +65,7 @@ def localise(page: str) -> str:
         f'<script src="{VENDOR}/deckgl-bundle.js"></script>\n'
         f'    <link rel="stylesheet" href="{VENDOR}/maplibre-gl.css" />\n'
         f'    <link rel="stylesheet" href="{STATIC}/twin.css" />\n'
+        f'    <link rel="stylesheet" href="{STATIC}/citizen.css" />\n'
         f'    <link rel="icon" href="{STATIC}/favicon.svg" type="image/svg+xml" />\n'
     )
     page = page.replace("<style>", head_assets + "    <style>", 1)
@@ -84,7 +86,8 @@ def _scripts(names: list[str]) -> str:
     return "".join(f'<script src="{STATIC}/{n}"></script>\n' for n in names)
 
 
-def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None = None) -> str:
+def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None = None,
+                    api: dict[str, bool] | None = None) -> str:
     """A map page (``map``, ``plan`` or ``ops``) with the layers the page starts with.
 
     Parameters
@@ -96,6 +99,9 @@ def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None =
         page asks ``/viewer/layers`` again with the stored token after sign-in.
     role
         The role the layers were chosen for (None = anonymous).
+    api
+        Which optional citizen APIs the server has (``warnings``, ``nearby``, ``support``,
+        ``media``): the page leaves out what is missing instead of asking for it.
     """
     out = localise(deck_html())
     out = out.replace("<title>pydeck</title>", f"<title>{html.escape(_TITLES[page])}</title>")
@@ -114,10 +120,15 @@ def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None =
         "background": list(BACKGROUND),
         "workerUrl": f"{VENDOR}/mvt-worker.js",
         "staffOnly": page in ("plan", "ops"),
+        "api": api or {},
     }
     out = out.replace("<body>", f'<body class="page-{page}">\n' + panels_html(page), 1)
-    scripts = ["i18n.js", "twin.js", "style.js", "viewer.js", "labels.js", "panels.js", "live.js",
-               "sensorchart.js"]
+    scripts = ["i18n.js", "twin.js", "style.js", "incidents.js", "viewer.js", "labels.js",
+               "panels.js", "live.js", "sensorchart.js", "warnings.js"]
+    if page == "map":
+        scripts += ["report.js"]
+    if page == "track":
+        scripts += ["track.js"]
     if page == "plan":
         scripts += ["draw.js", "plan.js", "whatif.js"]
     if page == "ops":

@@ -40,6 +40,10 @@ def panels_html(page: str) -> str:
         out += _template("plan") + _template("gate")
     elif page == "ops":
         out += _template("ops") + _template("gate")
+    elif page == "map":
+        out += _template("report")
+    elif page == "track":
+        out += _template("track")
     return out
 
 

@@ -1,6 +1,7 @@
 """The viewer: HTML pages built with pydeck, their static files, the caller's catalogue.
 
-Pages: ``/`` (and ``/map``) the public map, ``/plan`` the planner view, ``/ops`` the
+Pages: ``/`` (and ``/map``) the public map, ``/report`` the same with the report sheet
+open, ``/track/{token}`` a citizen's report, ``/plan`` the planner view, ``/ops`` the
 emergency console, ``/signin``. The pages themselves carry only public layers; the
 browser asks ``/viewer/layers`` with its bearer token for what the signed-in role may
 see. ``/static`` serves ``web/static`` (deck.gl from pydeck's wheel, the MVT worker and
@@ -10,6 +11,7 @@ maplibre's css from npm, our glue): nothing is loaded from another host.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +28,8 @@ router = APIRouter(tags=["viewer"])
 
 _static = StaticFiles(packages=[("web", "static")])
 _NO_STORE = {"Cache-Control": "no-cache"}
+#: a follow-up token as Open311 hands it out (``secrets.token_urlsafe``)
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,128}")
 
 
 def layer_json(layer: Layer) -> dict[str, Any]:
@@ -55,14 +59,33 @@ def visible_layers(catalog: Catalog, role: str | None) -> list[dict[str, Any]]:
 
 
 @lru_cache(maxsize=16)
-def _page_cached(page: Page, layers_key: str) -> str:
-    return render_map_page(page, json.loads(layers_key))
+def _page_cached(page: Page, layers_key: str, api_key: str) -> str:
+    return render_map_page(page, json.loads(layers_key), api=json.loads(api_key))
+
+
+#: citizen APIs the pages use when this server has them (name in the page → route path
+#: prefix): a page leaves out what this server does not offer instead of asking for it
+_CITIZEN_API = {
+    "warnings": "/warnings.json",
+    "nearby": "/open311/v2/requests/nearby.",
+    "support": "/open311/v2/requests/{",
+    "media": "/open311/v2/media/",
+}
+
+
+def _api(request: Request) -> dict[str, bool]:
+    paths = [str(getattr(r, "path", "")) for r in request.app.routes]
+    found = {name: any(p.startswith(pre) for p in paths) for name, pre in _CITIZEN_API.items()}
+    found["support"] = any(p.startswith(_CITIZEN_API["support"]) and "/support." in p
+                           for p in paths)
+    return found
 
 
 def _page(request: Request, page: Page) -> HTMLResponse:
     catalog: Catalog = request.app.state.catalog
     layers = visible_layers(catalog, None)
-    html = _page_cached(page, json.dumps(layers, sort_keys=True, ensure_ascii=False))
+    html = _page_cached(page, json.dumps(layers, sort_keys=True, ensure_ascii=False),
+                        json.dumps(_api(request), sort_keys=True))
     return HTMLResponse(html, headers=_NO_STORE)
 
 
@@ -90,6 +113,21 @@ def plan_page(request: Request) -> Response:
 @router.get("/ops", include_in_schema=False)
 def ops_page(request: Request) -> Response:
     return _page(request, "ops")
+
+
+@router.get("/report", include_in_schema=False)
+def report_page(request: Request) -> Response:
+    """The public map with the report-a-problem sheet open (report.js opens it here)."""
+    return _page(request, "map")
+
+
+@router.get("/track/{token}", include_in_schema=False)
+def track_page(token: str, request: Request) -> Response:
+    """A citizen's report followed by its token (the page asks /open311/v2/tokens/…)."""
+    if not _TOKEN.fullmatch(token):
+        return HTMLResponse("<!DOCTYPE html><title>404</title><p>Không tìm thấy · Not found</p>",
+                            status_code=404, headers=_NO_STORE)
+    return _page(request, "track")
 
 
 @router.get("/signin", include_in_schema=False)

@@ -182,6 +182,37 @@ def visit(browser_context: Any, live_server: str) -> Iterator[Visit]:
         page.close()
 
 
+def _watch(page: Any, base: str) -> Visit:
+    v = Visit(page, base)
+    page.on("console", lambda m: v.errors.append(
+        f"console.{m.type}: {m.text} ({(m.location or {}).get('url', '')})")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: v.errors.append(f"page error: {e}"))
+    page.on("request", lambda r: v.requests.append(r.url))
+    page.on("response",
+            lambda r: v.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return v
+
+
+@pytest.fixture()
+def device(browser: Any, live_server: str) -> Iterator[Any]:
+    """``device(width, height, phone=True)`` → a Visit in a fresh context of that size
+    (a phone: touch, mobile viewport; geolocation granted at the test city's centre)."""
+    contexts: list[Any] = []
+
+    def make(width: int, height: int, phone: bool = True) -> Visit:
+        ctx = browser.new_context(
+            viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
+            device_scale_factor=1, permissions=["geolocation"],
+            geolocation={"longitude": 108.2125, "latitude": 16.0625})
+        contexts.append(ctx)
+        return _watch(ctx.new_page(), live_server)
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
 def count(engine: Any, sql: str, **params: Any) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text(sql), params).scalar_one())

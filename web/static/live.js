@@ -39,6 +39,13 @@
       V.bumpLive(["sensors", "sensors_staff"]);
       document.dispatchEvent(new CustomEvent("twin:alarm", { detail: data }));
     });
+    // a public warning published, expired or cancelled: warnings.js refetches the list
+    es.addEventListener("warning", (e) => {
+      let data = null;
+      try { data = JSON.parse(e.data); } catch (ex) { data = null; }
+      L.events += 1;
+      document.dispatchEvent(new CustomEvent("twin:warning", { detail: data }));
+    });
     // EventSource reconnects by itself (with Last-Event-ID); only note the state.
     es.onerror = () => { L.connected = false; };
   }

@@ -34,7 +34,8 @@
         ? el("span", { class: "zoom-hint", text: T.t("layers.fromZoom", { z: from }) }) : null;
       const legend = el("ul", { class: "legend", id: id + "-legend", "aria-label": T.t("layers.legend") },
         S.legend(layer).map((r) => el("li", {}, [
-          el("span", { class: "swatch " + r.kind, style: "--c:" + S.css(r.color), "aria-hidden": "true" }),
+          el("span", { class: "swatch " + r.kind, style: "--c:" + S.css(r.color)
+            + (r.icon ? `;background-image:url(${r.icon})` : ""), "aria-hidden": "true" }),
           r.label,
         ])));
       list.appendChild(el("li", { class: "layer-item", "data-layer": layer.id }, [
@@ -54,6 +55,7 @@
     if (v === undefined || v === null || v === "") return T.t("info.none");
     const locale = T.lang === "vi" ? "vi-VN" : "en-GB";
     if (prop.type === "boolean") return v === true || v === "true" || v === 1 ? T.t("yes") : T.t("no");
+    if (prop.name === "severity" && T.incidents) return `${T.incidents.severityWord(v)} (${v})`;
     if (prop.type === "integer" || prop.type === "number") {
       const n = Number(v);
       return Number.isFinite(n) ? n.toLocaleString(locale, { maximumFractionDigits: 2 }) : String(v);

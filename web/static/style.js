@@ -42,6 +42,8 @@
     },
     radius(layer) { return (layer.style && layer.style.radius) || 5; },
     label(layer) { return layer.style && layer.style.label; },
+    // points drawn as a symbol per class (incidents: style.symbol_by = category)
+    symbols(layer) { return layer.style && layer.style.symbol_by; },
     extrude(layer) { return layer.style && layer.style.extrude; },
     extrudeFromZoom(layer) {
       const z = layer.style && layer.style.extrude_from_zoom;
@@ -51,6 +53,7 @@
     legend(layer) {
       const st = layer.style || {};
       const kind = S.kind(layer);
+      if (S.symbols(layer) && T.incidents) return T.incidents.legend(layer);
       if (st.colors) {
         return Object.entries(st.colors).map(([k, c]) => ({
           label: T.t("class." + k) === "class." + k ? k : T.t("class." + k),

@@ -83,16 +83,35 @@
       return (!from || from <= d) && (!to || d < to);
     });
   }
-  function subLayers(layer, feats, props, z) {
-    const id = props.id + "-" + layer.id;
-    const kind = S.kind(layer), st = layer.style || {};
+  // Geometry kind of one feature (a layer declared `Geometry` mixes them).
+  function geomKind(f) {
+    const t = (f.geometry && f.geometry.type) || "";
+    return t.includes("Polygon") ? "polygon" : t.includes("Line") ? "line" : t.includes("Point") ? "point" : null;
+  }
+  function subLayers(layer, feats, props, z, part) {
+    const kind = part || S.kind(layer), st = layer.style || {};
+    if (kind === "any") {
+      // a mixed layer: its polygons, lines and points each drawn the way their kind is
+      const parts = { polygon: [], line: [], point: [] };
+      for (const f of feats) { const k = geomKind(f); if (k) parts[k].push(f); }
+      return Object.keys(parts).filter((k) => parts[k].length)
+        .flatMap((k) => subLayers(layer, parts[k], props, z, k));
+    }
+    const id = props.id + "-" + layer.id + (part ? "-" + part : "");
     // Flat layers test depth but do not write it: among themselves painter's order holds
     // (no z-fighting between road casing and fill when the map is tilted), while a
     // building of a neighbouring tile still hides the ground behind it.
     const FLAT = { depthWriteEnabled: false };
-    const base = { id, data: feats, pickable: true, parameters: FLAT };
+    const base = { id, data: feats, pickable: true, parameters: FLAT, twinLayer: layer.id };
     const out = [];
-    if (kind === "polygon") {
+    if (kind === "polygon" && part) {
+      // the areas of a mixed layer (an incident's extent): translucent, outlined
+      out.push(new D.GeoJsonLayer(props, base, {
+        filled: true, stroked: true,
+        getFillColor: (f) => S.fill(layer, f.properties).slice(0, 3).concat([90]),
+        getLineColor: (f) => S.line(layer, f.properties), lineWidthUnits: "pixels", getLineWidth: 2,
+      }));
+    } else if (kind === "polygon") {
       const filled = Boolean(st.fill || st.colors);
       const ext = Boolean(S.extrude(layer)) && V.extrude;
       out.push(new D.GeoJsonLayer(props, base, {
@@ -120,6 +139,8 @@
         lineWidthMinPixels: metric ? (z >= 14 ? 1.2 : 0.6) : 1,
         getLineWidth: (f) => S.width(layer, f.properties), lineCapRounded: true, lineJointRounded: true,
       }));
+    } else if (kind === "point" && S.symbols(layer) && T.incidents) {
+      out.push(...T.incidents.layers(props, base, layer, feats, z));
     } else if (kind === "point" && !S.label(layer)) {
       // labelled points (places) are drawn by labels.js only
       out.push(new D.GeoJsonLayer(props, base, {
@@ -362,5 +383,31 @@
     // ids of the deck.gl layers drawn now (tile layers, overlays such as routes or floods)
     deckLayerIds: () => (deckgl.props.layers || []).flat().filter(Boolean).map((l) => l.id),
     liveVersion: () => Object.assign({}, V.liveVersion),
+    // features per catalogue layer in the tiles on screen (enabled, at a zoom it draws at)
+    tileFeatures: () => {
+      const n = {};
+      for (const t of V.selectedTiles()) {
+        if (!Array.isArray(t.content) || !t.isVisible) continue;
+        for (const [id, feats] of Object.entries(groups(t.content))) {
+          const l = V.byId[id];
+          if (l && V.enabled.has(id) && t.index.z >= V.drawFrom(l)) n[id] = (n[id] || 0) + feats.length;
+        }
+      }
+      return n;
+    },
+    // instances deck.gl draws now per catalogue layer (its visible primitive sub-layers)
+    drawnFeatures: () => {
+      const n = {}, lm = deckgl.layerManager;
+      for (const l of lm ? lm.getLayers() : []) {
+        if (l.isComposite) continue;
+        let p = l, id = null, visible = true;
+        for (; p; p = p.parent) {
+          if (p.props.visible === false) visible = false;
+          if (!id && p.props.twinLayer) id = p.props.twinLayer;
+        }
+        if (id && visible) n[id] = (n[id] || 0) + (l.getNumInstances ? l.getNumInstances() : 0);
+      }
+      return n;
+    },
   };
 })();
