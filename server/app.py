@@ -19,8 +19,8 @@ from twin.settings import Settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Settings are read here (never at import time) so tests pass theirs."""
     settings = settings or Settings()
-    if settings.environment == "production" and settings.secret_key.startswith("dev-"):
-        raise RuntimeError("TWIN_SECRET_KEY must be set in production")
+    if (problem := settings.key_problem()) is not None:  # `twin serve` says so before
+        raise RuntimeError(problem)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

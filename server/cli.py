@@ -285,6 +285,55 @@ def users_add(
     console.print(f"[green]added[/] user {name} ({role}), id {uid}")
 
 
+@users_app.command("remove")
+def users_remove(name: Annotated[str, typer.Argument(help="user name")]) -> None:
+    """Remove a user; their tokens stop working within TWIN_USER_CACHE_SECONDS."""
+    from twin.users import remove_user
+
+    _users_change(remove_user, name)
+    console.print(f"[green]removed[/] user {name}")
+
+
+@users_app.command("role")
+def users_role(
+    name: Annotated[str, typer.Argument(help="user name")],
+    role: Annotated[str, typer.Option(help="citizen | responder | planner | admin")],
+) -> None:
+    """Give a user another role; tokens carrying the old one stop working."""
+    from twin.users import set_role
+
+    _users_change(set_role, name, role)
+    console.print(f"[green]{name}[/] is now {role}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users and their roles."""
+    from twin.db import make_engine
+    from twin.users import list_users
+
+    engine = make_engine(_settings(), pool_size=1)
+    with engine.connect() as conn:
+        users = list_users(conn)
+    table = Table(title="users")
+    table.add_column("name")
+    table.add_column("role")
+    for name, role in users:
+        table.add_row(name, role)
+    console.print(table)
+
+
+def _users_change(fn, *args: str) -> None:  # noqa: ANN001
+    from twin.db import make_engine
+
+    engine = make_engine(_settings(), pool_size=1)
+    try:
+        with engine.begin() as conn:
+            fn(conn, *args)
+    except TwinError as exc:
+        fail(str(exc))
+
+
 # -- serving ---------------------------------------------------------------------------
 
 
@@ -298,6 +347,9 @@ def serve(
     import uvicorn
 
     s = _settings()
+    # here, before uvicorn starts workers (each would die on it, and be restarted)
+    if (problem := s.key_problem()) is not None:
+        fail(f"refusing to serve: {problem} (or TWIN_ENVIRONMENT=development)")
     uvicorn.run(
         "server.app:create_app",
         factory=True,

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Connection
 
 from layers.catalog import Catalog
-from server.auth import Principal, read_token
+from server.auth import Principal, StaleToken, UserCheck, read_token
 from twin.settings import Settings
 
 
@@ -28,7 +28,8 @@ def get_catalog(request: Request) -> Catalog:
 
 
 def get_principal(request: Request) -> Principal:
-    """Anonymous without an Authorization header; 401 for a bad or expired token."""
+    """Anonymous without an Authorization header; 401 for a bad or expired token, or
+    one whose user was removed or holds another role now."""
     header = request.headers.get("authorization")
     if not header:
         return Principal()
@@ -36,10 +37,24 @@ def get_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "expected 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})
+    return principal_from_token(request, token.strip())
+
+
+def principal_from_token(request: Request, token: str) -> Principal:
+    """The caller a bearer token names, checked against the users table (cached per
+    worker for ``TWIN_USER_CACHE_SECONDS``); 401 otherwise."""
+    state = request.app.state
     try:
-        return read_token(request.app.state.settings, token.strip())
+        principal = read_token(state.settings, token)
+        check = state.__dict__.get("user_check")
+        if check is None:
+            check = state.user_check = UserCheck(state.engine,
+                                                 state.settings.user_cache_seconds)
+        return check.verify(principal)
     except jwt.ExpiredSignatureError:
         raise HTTPException(401, "token expired", headers={"WWW-Authenticate": "Bearer"}) from None
+    except StaleToken as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     except jwt.InvalidTokenError:
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"}) from None
 

@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from server.auth import issue_token
 from server.deps import ConnDep, PrincipalDep, SettingsDep
-from server.ratelimit import RateLimiter
+from server.ratelimit import RateLimiter, limiter
 from twin.users import authenticate
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -28,15 +28,17 @@ def token(
     by_user, by_address = _failures(request)
     user = form.username.lower()
     address = request.client.host if request.client else "?"
-    if by_user.blocked(user) or by_address.blocked(address):
+    refused = by_user.blocked(user) or by_address.blocked(address)
+    if refused:
         raise HTTPException(429, "too many failed sign-ins; retry in a minute",
-                            headers={"Retry-After": "60"})
+                            headers={"Retry-After": str(refused.retry_after)})
     role = authenticate(conn, form.username, form.password)
     if role is None:
         by_user.note(user)
         by_address.note(address)
         raise HTTPException(401, "wrong username or password",
                             headers={"WWW-Authenticate": "Bearer"})
+    conn.commit()  # a legacy password hash upgraded to argon2id
     access_token, lifetime = issue_token(settings, form.username, role)
     return {"access_token": access_token, "token_type": "bearer", "expires_in": lifetime,
             "role": role}
@@ -44,12 +46,10 @@ def token(
 
 def _failures(request: Request) -> tuple[RateLimiter, RateLimiter]:
     """Failed sign-ins per user name, and per address (ten times as many: an office
-    behind one address has many users)."""
+    behind one address has many users); shared by all workers."""
     state = request.app.state
-    if not hasattr(state, "login_failures"):
-        n = state.settings.login_failures_per_minute
-        state.login_failures = (RateLimiter(n), RateLimiter(10 * n))
-    return state.login_failures  # type: ignore[no-any-return]
+    n = state.settings.login_failures_per_minute
+    return limiter(state, "login-user", n), limiter(state, "login-address", 10 * n)
 
 
 @router.get("/me")

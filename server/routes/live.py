@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 
-import jwt
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from starlette.types import Receive, Scope, Send
 
 from layers.access import is_staff
-from server.auth import read_token
-from server.deps import get_principal
+from server.deps import get_principal, principal_from_token
 from server.live import Client, LiveHub, sse
 
 router = APIRouter(tags=["live"])
@@ -44,10 +42,7 @@ async def live(request: Request, access_token: str | None = None) -> Response:
     ``?access_token=``. Reconnecting with ``Last-Event-ID`` replays what was missed."""
     principal = get_principal(request)
     if access_token:
-        try:
-            principal = read_token(request.app.state.settings, access_token)
-        except jwt.InvalidTokenError:
-            raise HTTPException(401, "invalid or expired token") from None
+        principal = principal_from_token(request, access_token)
     last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     hello = "retry: 2000\n" + sse(
         None, "hello", {"role": principal.role or "anonymous", "worker": os.getpid()})

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from server.ratelimit import RateLimiter
+from server.ratelimit import limiter as named_limiter
 from twin.errors import InputError, NotFound, RateLimited, TwinError
 from twin.incidents import open311
 
@@ -133,7 +134,7 @@ async def post_request(fmt: str, request: Request) -> Response:
         return bad
     client = request.client.host if request.client else "unknown"
     limiter: RateLimiter = _limiter(request)
-    if not limiter.allow(client):
+    if not await run_in_threadpool(limiter.allow, client):
         return _error(fmt, 429, "too many reports from this client; try again in a minute")
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
@@ -183,6 +184,4 @@ def get_token(token: str, fmt: str, request: Request) -> Response:
 
 def _limiter(request: Request) -> RateLimiter:
     state = request.app.state
-    if not hasattr(state, "open311_limiter"):
-        state.open311_limiter = RateLimiter(state.settings.open311_posts_per_minute)
-    return state.open311_limiter  # type: ignore[no-any-return]
+    return named_limiter(state, "open311", state.settings.open311_posts_per_minute)

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from server.app import create_app
-from server.auth import issue_token
+from tests.server.helpers import token_for
 from tests.web.city import insert_city, remove_city
 
 RECT = (108.2035, 16.0535, 108.2135, 16.0635)
@@ -46,8 +46,8 @@ def client(settings, engine) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def planner(settings) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(settings, "lan", "planner")[0]}
+def planner(client, engine) -> dict[str, str]:
+    return token_for(client, engine, "planner")  # a token names a user that exists
 
 
 def test_summary_counts_every_visible_layer(client, engine, planner):

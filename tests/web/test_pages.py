@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server.app import create_app
-from server.auth import issue_token
+from tests.server.helpers import token_for
 from web.pages import localise, render_map_page
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
@@ -62,7 +62,7 @@ def test_static_files_and_no_escape(client):
     assert client.get("/static/nope.js").status_code == 404
 
 
-def test_viewer_layers_follow_the_role(client, settings):
+def test_viewer_layers_follow_the_role(client, engine):
     anon = client.get("/viewer/layers").json()
     assert anon["role"] == "anonymous" and not anon["staff"]
     ids = {lyr["id"] for lyr in anon["layers"]}
@@ -74,8 +74,7 @@ def test_viewer_layers_follow_the_role(client, settings):
     assert "table" not in b and "where" not in b  # no SQL in the browser
 
     def ids_for(role: str) -> set[str]:
-        tok = issue_token(settings, "u", role)[0]
-        body = client.get("/viewer/layers", headers={"Authorization": f"Bearer {tok}"}).json()
+        body = client.get("/viewer/layers", headers=token_for(client, engine, role)).json()
         return {lyr["id"] for lyr in body["layers"]}
 
     assert {"water_network", "utility_nodes"} <= ids_for("planner")
