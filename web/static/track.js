@@ -96,7 +96,13 @@
     document.dispatchEvent(new CustomEvent("twin:track"));
   }
   K.reload = load;
-  document.addEventListener("DOMContentLoaded", load);
+  document.addEventListener("DOMContentLoaded", () => {
+    // this page is about one report: no layer list; its panel open (also in a phone's sheet)
+    const layers = T.$("#layer-panel");
+    if (layers) layers.hidden = true;
+    if (T.panels && T.$("#track-panel")) T.panels.show(T.$("#track-panel"));
+    load();
+  });
   document.addEventListener("twin:lang", load);
   document.addEventListener("twin:incident", (e) => {
     const id = e.detail && (e.detail.id || (e.detail.properties || {}).id);
