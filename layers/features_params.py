@@ -208,6 +208,9 @@ def parse_sortby(layer: Layer, text: str) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
+MAX_BIGINT = 2**63 - 1
+
+
 def parse_ids(text: str) -> tuple[int, ...]:
     try:
         ids = tuple(int(x) for x in text.split(",") if x.strip())
@@ -215,6 +218,8 @@ def parse_ids(text: str) -> tuple[int, ...]:
         raise InvalidParameter(f"ids: expected comma-separated integers, got {text!r}") from None
     if not ids or len(ids) > MAX_LIMIT:
         raise InvalidParameter(f"ids: expected 1 to {MAX_LIMIT} feature ids")
+    if not all(-MAX_BIGINT - 1 <= i <= MAX_BIGINT for i in ids):
+        raise InvalidParameter("ids: a feature id is out of range (64-bit)")
     return ids
 
 
@@ -223,7 +228,10 @@ def _typed(layer: Layer, name: str, value: str) -> Any:
     typ = layer.property_map[name].type
     try:
         if typ == "integer":
-            return int(value)
+            n = int(value)
+            if not -MAX_BIGINT - 1 <= n <= MAX_BIGINT:
+                raise ValueError(value)
+            return n
         if typ == "number":
             v = float(value)
             if not math.isfinite(v):

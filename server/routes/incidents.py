@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -116,7 +117,8 @@ def list_incidents(
             parts = tuple(float(v) for v in bbox.split(","))
         except ValueError:
             raise InputError("bbox must be four numbers: minlon,minlat,maxlon,maxlat") from None
-        if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
+        if (len(parts) != 4 or not all(math.isfinite(v) for v in parts)
+                or parts[0] > parts[2] or parts[1] > parts[3]):
             raise InputError("bbox must be four numbers: minlon,minlat,maxlon,maxlat")
         box = (parts[0], parts[1], parts[2], parts[3])
     rows = store.search(

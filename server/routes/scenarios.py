@@ -5,55 +5,78 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from server.deps import ConnDep, SettingsDep, StaffDep
+from twin.bounds import MAX_BIGINT, check_point
 from twin.errors import InputError
 from twin.scenarios import closure, outage, store
 from twin.scenarios.flood_scenario import FloodParams, flood_features, run_flood
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"])
 
-Include = Annotated[str | None, Query(description="comma list: features, geometry")]
+Include = Annotated[str | None, Query(max_length=200,
+                                      description="comma list: features, geometry")]
+Id = Annotated[int, Field(ge=1, le=MAX_BIGINT)]
+PathId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
+QueryId = Annotated[int, Query(ge=1, le=MAX_BIGINT)]
+Name = Annotated[str, Field(max_length=100)]
+Points = Annotated[list[list[float]], Field(max_length=100)]
 
 
-class FloodIn(BaseModel):
+class _In(BaseModel):
+    # finite numbers only: inf/NaN levels or coordinates are refused (422), not stored
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+def _check_points(points: list[list[float]] | None, what: str) -> None:
+    """[lon, lat] pairs inside the city (400 otherwise, as the domain's own checks)."""
+    for p in points or ():
+        if len(p) != 2:
+            raise InputError(f"{what}: each point is [lon, lat]")
+        check_point(p[0], p[1], what)
+
+
+class FloodIn(_In):
     water_level_m: float | None = Field(
         default=None, description="water surface, metres above mean sea level (0…1000); "
         "for an incident, default: the water level its flood-tower alarm read")
     rise_m: float | None = Field(
         default=None, description="or a rise over the reference: the sea (0 m), or the "
         "lowest ground under the seeds")
-    seeds: list[list[float]] | None = Field(
+    seeds: Points | None = Field(
         default=None, description="source points [[lon, lat], …]; default: the sea, or "
         "the incident's location")
-    dem: str | None = Field(default=None, description="registered DEM (default: the newest)")
+    dem: str | None = Field(default=None, max_length=200,
+                            description="registered DEM (default: the newest)")
     impassable_depth_m: float = Field(default=0.3, description="roads deeper are impassable")
-    name: str | None = None
+    name: Name | None = None
     save: bool = True
     public: bool = Field(default=False, description="depth tiles visible to everyone")
-    incident_id: int | None = Field(
+    incident_id: Id | None = Field(
         default=None, description="the flood incident this scenario is run for (the /ops "
         "flood layer); seeds and level default from it")
 
 
-class ClosureIn(BaseModel):
-    segment_ids: list[int] | None = Field(default=None, description="road segments to close")
-    scenario_id: int | None = Field(
+class ClosureIn(_In):
+    segment_ids: list[Id] | None = Field(default=None, max_length=5000,
+                                         description="road segments to close")
+    scenario_id: Id | None = Field(
         default=None, description="or a flood scenario: close its impassable roads")
-    points: list[list[float]] | None = Field(
+    points: Points | None = Field(
         default=None, description="[[lon, lat], …] to compare drive times from (default: "
         "ends of the closed segments)")
-    samples: int = Field(default=4, description="sample points when none are given")
-    name: str | None = None
+    samples: int = Field(default=4, ge=1, le=50,
+                         description="sample points when none are given")
+    name: Name | None = None
     save: bool = True
 
 
-class OutageIn(BaseModel):
-    edge_id: int | None = Field(default=None, description="a burst main or cut cable")
-    node_id: int | None = Field(default=None, description="a failed transformer or device")
-    name: str | None = None
+class OutageIn(_In):
+    edge_id: Id | None = Field(default=None, description="a burst main or cut cable")
+    node_id: Id | None = Field(default=None, description="a failed transformer or device")
+    name: Name | None = None
     save: bool = True
 
 
@@ -83,9 +106,7 @@ def flood(
     water starts at the incident and, unless given, rises to its flood-tower reading."""
     inc = _include(include)
     seeds = tuple(tuple(s) for s in body.seeds) if body.seeds is not None else None
-    for s in seeds or ():
-        if len(s) != 2:
-            raise InputError("seeds must be [lon, lat] pairs")
+    _check_points(body.seeds, "seeds")
     params = FloodParams(
         water_level_m=body.water_level_m, rise_m=body.rise_m,
         seeds=seeds,  # type: ignore[arg-type]
@@ -107,6 +128,7 @@ def close_roads(
     """Close road segments (or a flood's impassable roads): what is cut off, which
     buildings lose access to a hospital, drive times to hospitals and fire stations
     before and after. ``features`` is GeoJSON for the map."""
+    _check_points(body.points, "points")
     with conn.begin():
         answer = closure.run_closure(
             conn, segment_ids=body.segment_ids, scenario_id=body.scenario_id,
@@ -132,10 +154,10 @@ def utility_outage(
 def list_scenarios(
     conn: ConnDep,
     who: StaffDep,
-    kind: str | None = None,
-    incident_id: int | None = None,
+    kind: Annotated[str | None, Query(max_length=50)] = None,
+    incident_id: QueryId | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     """Stored scenarios, newest first (summaries, no geometry); ``incident_id`` gives the
     scenarios run for an incident (the /ops flood layer; 404 for an unknown incident)."""
@@ -144,7 +166,7 @@ def list_scenarios(
 
 @router.get("/compare")
 def compare(
-    conn: ConnDep, who: StaffDep, a: Annotated[int, Query()], b: Annotated[int, Query()]
+    conn: ConnDep, who: StaffDep, a: QueryId, b: QueryId
 ) -> dict[str, Any]:
     """Two scenarios side by side: each figure with its change (b − a), the buildings
     affected in only one, and for two floods the area flooded in only one."""
@@ -153,7 +175,7 @@ def compare(
 
 @router.get("/{scenario_id}")
 def get_scenario(
-    scenario_id: int, conn: ConnDep, settings: SettingsDep, who: StaffDep,
+    scenario_id: PathId, conn: ConnDep, settings: SettingsDep, who: StaffDep,
     include: Include = None,
 ) -> dict[str, Any]:
     """A stored scenario with its summary and, for a flood, the flooded area (GeoJSON
@@ -166,7 +188,7 @@ def get_scenario(
 
 
 @router.delete("/{scenario_id}", status_code=204)
-def delete_scenario(scenario_id: int, conn: ConnDep, who: StaffDep) -> Response:
+def delete_scenario(scenario_id: PathId, conn: ConnDep, who: StaffDep) -> Response:
     """Delete a scenario and its depth raster."""
     with conn.begin():
         store.delete(conn, scenario_id)

@@ -193,6 +193,8 @@ def test_nul_in_bodies(client: TestClient, staff: dict[str, str], incident: int,
     f"/analysis/service-area?minutes=5&facility_id={BIG}",
     f"/scenarios/{BIG}",
     f"/scenarios?incident_id={BIG}",
+    f"/scenarios/compare?a={BIG}&b=1",
+    f"/collections/buildings/items?levels={BIG}",
 ])
 def test_integers_past_bigint(client: TestClient, staff: dict[str, str], url: str) -> None:
     refused(client.get(url, headers=staff), 400, 404, 422)
@@ -259,3 +261,23 @@ def test_points_outside_the_city(client: TestClient, staff: dict[str, str]) -> N
         "service_code": "pothole", "lat": "48.85", "long": "2.35", "description": "x"}), 400)
     refused_open311(client.post("/open311/v2/requests.json", data={
         "service_code": "pothole", "lat": "1e400", "long": "108.2", "description": "x"}), 400)
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/scenarios/flood", b'{"water_level_m": 1e400}'),
+    ("/scenarios/flood", b'{"water_level_m": 2, "seeds": [[2.35, 48.85]]}'),
+    ("/scenarios/flood", b'{"water_level_m": 2, "seeds": [[108.2, 1e400]]}'),
+    ("/scenarios/flood", b'{"water_level_m": 2, "name": "' + b"n" * 101 + b'"}'),
+    ("/scenarios/flood", b'{"water_level_m": 2, "incident_id": ' + BIG.encode() + b"}"),
+    ("/scenarios/closure", b'{"segment_ids": [' + BIG.encode() + b"]}"),
+    ("/scenarios/closure", b'{"segment_ids": [1], "points": [[2.35, 48.85]]}'),
+    ("/scenarios/outage", b'{"edge_id": ' + BIG.encode() + b"}"),
+])
+def test_scenario_inputs(client: TestClient, staff: dict[str, str], path: str,
+                         body: bytes) -> None:
+    refused(client.post(path, content=body,
+                        headers={**staff, "Content-Type": "application/json"}), 400, 422)
+
+
+def test_incident_list_bbox_must_be_finite(client: TestClient, staff: dict[str, str]) -> None:
+    refused(client.get("/incidents", params={"bbox": "1e400,16,108.3,16.1"}, headers=staff), 400)
