@@ -281,3 +281,12 @@ def test_scenario_inputs(client: TestClient, staff: dict[str, str], path: str,
 
 def test_incident_list_bbox_must_be_finite(client: TestClient, staff: dict[str, str]) -> None:
     refused(client.get("/incidents", params={"bbox": "1e400,16,108.3,16.1"}, headers=staff), 400)
+
+
+def test_sensorthings_text_limits(client: TestClient, staff: dict[str, str],
+                                  engine: Engine) -> None:
+    before = count(engine, "thing")
+    refused(client.post(f"{STA}/Things", json={"name": "n" * 201}, headers=staff), 400)
+    refused(client.post(f"{STA}/Things", json={"name": "x", "description": "d" * 5001},
+                        headers=staff), 400)
+    assert count(engine, "thing") == before

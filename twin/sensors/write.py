@@ -28,6 +28,11 @@ _FIELDS: dict[str, set[str]] = {
 }
 
 
+# a Datastream's name joins its Thing's and its property's, hence 200
+TEXT_LIMITS = {"name": 200, "description": 5000, "encodingType": 100, "metadata": 2000,
+               "definition": 2000}
+
+
 def _check(set_name: str, body: Any, where: str, required: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InputError(f"{where} must be a JSON object")
@@ -41,6 +46,8 @@ def _check(set_name: str, body: Any, where: str, required: tuple[str, ...]) -> d
     for k in ("name", "description", "encodingType", "metadata", "definition"):
         if k in body and not isinstance(body[k], str):
             raise InputError(f"{where}: {k} must be a string")
+        if k in body and len(body[k]) > TEXT_LIMITS[k]:
+            raise InputError(f"{where}: {k} is longer than {TEXT_LIMITS[k]} characters")
     if "properties" in body and body["properties"] is not None and not isinstance(
             body["properties"], dict):
         raise InputError(f"{where}: properties must be a JSON object")
