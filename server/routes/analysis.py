@@ -35,14 +35,17 @@ def nearest(
     lat: Lat,
     kind: str = "hospital",
     k: Annotated[int, Query(ge=1, le=10)] = 3,
-    mode: Annotated[str, Query(pattern="^(drive|straight)$")] = "drive",
+    mode: Annotated[str, Query(pattern="^(drive|walk|straight)$",
+                               description="drive: roads a car may use, one-way rules; "
+                               "walk: footways and steps too, both ways, 5 km/h")] = "drive",
 ) -> dict[str, Any]:
-    """Nearest facilities of a kind: by drive time (routes, ETA) or straight line."""
+    """Nearest facilities of a kind: by drive or walking time (routes, ETA) or straight
+    line."""
     check_point(lon, lat)
     if mode == "straight":
         items = routing.nearest_straight(conn, lon, lat, _kind(kind), k)
     else:
-        items = routing.nearest_by_drive(conn, lon, lat, _kind(kind), k)
+        items = routing.nearest_by_drive(conn, lon, lat, _kind(kind), k, mode=mode)
     return {"mode": mode, "kind": kind, "from": [lon, lat], "items": items}
 
 

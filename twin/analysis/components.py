@@ -23,6 +23,12 @@ SNAP_SLACK_M = 150.0
 #: extract has ~100 nodes within 150 m; a point far from everything would otherwise
 #: weigh every node)
 SNAP_MAX_CANDIDATES = 1000
+#: road classes no car may use: the drive graph leaves them out, and drive routes start
+#: and end at nodes a car can reach (a footway's end would strand the route)
+FOOT_ONLY = ("pedestrian", "footway", "path", "steps", "cycleway", "bridleway", "corridor")
+FOOT_ONLY_SQL = "ARRAY[" + ", ".join(f"'{c}'" for c in FOOT_ONLY) + "]::text[]"
+CAR_NODE = ("EXISTS (SELECT 1 FROM road_segment cs WHERE (cs.from_node = n.id OR "
+            f"cs.to_node = n.id) AND cs.road_class <> ALL({FOOT_ONLY_SQL}))")
 
 REFRESH = """
 WITH cc AS (
@@ -75,7 +81,8 @@ def refresh_components(conn: Connection) -> Components:
     return Components(int(row[0]), int(row[1]), int(row[2]), int(updated))
 
 
-def snap_sql(point: str, *, alias: str = "snap", prefer: str | None = None) -> str:
+def snap_sql(point: str, *, alias: str = "snap", prefer: str | None = None,
+             car: bool = True) -> str:
     """A ``LATERAL`` subquery giving ``(id, distance_m, component)`` of the road node to
     route from for the EPSG:4326 point expression ``point`` (trusted SQL, never input).
 
@@ -85,7 +92,8 @@ def snap_sql(point: str, *, alias: str = "snap", prefer: str | None = None) -> s
     island still snaps to the island. Nodes whose component was never computed count as
     components of one node. ``prefer`` (a trusted SQL expression giving a component id,
     e.g. a bound parameter) wins over size: a destination snaps to the component the
-    route starts in when that is within reach.
+    route starts in when that is within reach. With ``car`` (drive routes) only nodes on
+    a road a car may use are candidates.
     """
     p = f"({point})"
     dist = f"ST_Distance(n.geom::geography, {p}::geography)"
@@ -100,14 +108,16 @@ def snap_sql(point: str, *, alias: str = "snap", prefer: str | None = None) -> s
     if prefer:
         rival = f"({rival} OR n.component = {prefer})"
         gate = f"({gate} OR z.component IS DISTINCT FROM {prefer})"
+    where = f"WHERE {CAR_NODE}" if car else ""
+    also = f" AND {CAR_NODE}" if car else ""
     return (
         f"LATERAL (SELECT q.id, q.d AS distance_m, q.component FROM ("
         f"SELECT n.id, n.component, coalesce(n.component_size, 1) AS size, {dist} AS d "
-        f"FROM road_node n ORDER BY n.geom <-> {p} LIMIT 1) z "
+        f"FROM road_node n {where} ORDER BY n.geom <-> {p} LIMIT 1) z "
         f"CROSS JOIN LATERAL (SELECT z.id, z.component, z.size, z.d UNION ALL ("
         f"SELECT n.id, n.component, coalesce(n.component_size, 1), {dist} FROM road_node n "
         f"WHERE n.geom && ST_Expand({p}, (z.d + {SNAP_SLACK_M}) / 110000.0 / "
-        f"greatest(cos(radians(ST_Y({p}))), 0.01)) AND {rival} AND {gate} "
+        f"greatest(cos(radians(ST_Y({p}))), 0.01)) AND {rival} AND {gate}{also} "
         f"ORDER BY n.geom <-> {p} LIMIT {SNAP_MAX_CANDIDATES})) q "
         f"WHERE q.d <= z.d + {SNAP_SLACK_M} "
         f"ORDER BY {first}q.size DESC, q.d, q.id LIMIT 1) {alias}"

@@ -13,13 +13,22 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from twin.analysis.components import snap_sql
+from twin.analysis.components import FOOT_ONLY_SQL, snap_sql
 from twin.errors import InputError, NotFound
 
-EDGES = (
-    "SELECT id, from_node AS source, to_node AS target, cost, reverse_cost "
-    "FROM road_segment WHERE geom && ST_MakeEnvelope({:.6f}, {:.6f}, {:.6f}, {:.6f}, 4326)"
-)
+_BOX = "geom && ST_MakeEnvelope({:.6f}, {:.6f}, {:.6f}, {:.6f}, 4326)"
+#: walking: 5 km/h (3 km/h on steps) both ways on every road but motorways and trunks
+WALK_COST = "CASE road_class WHEN 'steps' THEN 1.2 ELSE 0.72 END * length_m"
+EDGES_BY_MODE = {
+    # driving: the costed graph (one-way reverse −1) without footways, steps, paths…
+    "drive": ("SELECT id, from_node AS source, to_node AS target, cost, reverse_cost "
+              f"FROM road_segment WHERE road_class <> ALL({FOOT_ONLY_SQL}) AND {_BOX}"),
+    "walk": (f"SELECT id, from_node AS source, to_node AS target, {WALK_COST} AS cost, "
+             f"{WALK_COST} AS reverse_cost FROM road_segment WHERE road_class <> ALL("
+             f"ARRAY['motorway', 'motorway_link', 'trunk', 'trunk_link']) AND {_BOX}"),
+}
+EDGES = EDGES_BY_MODE["drive"]
+MODES = tuple(EDGES_BY_MODE)
 CLOSED_EDGES = " AND id <> ALL('{{{}}}'::bigint[])"
 POINT = "ST_SetSRID(ST_MakePoint(:x, :y), 4326)"
 
@@ -29,32 +38,38 @@ def check_lonlat(lon: float, lat: float) -> None:
         raise InputError("lon must be within −180…180 and lat within −90…90")
 
 
-def edges_sql(bbox: tuple[float, float, float, float], closed: list[int] | None = None) -> str:
-    """The edge query pgRouting runs, limited to a box (numbers we computed, not input)."""
-    sql = EDGES.format(*bbox)
+def edges_sql(bbox: tuple[float, float, float, float], closed: list[int] | None = None,
+              mode: str = "drive") -> str:
+    """The edge query pgRouting runs for a mode, limited to a box (numbers we computed,
+    not input)."""
+    if mode not in EDGES_BY_MODE:
+        raise InputError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+    sql = EDGES_BY_MODE[mode].format(*bbox)
     if closed:
         sql += CLOSED_EDGES.format(",".join(str(int(i)) for i in closed))
     return sql
 
 
 def nearest_node(
-    conn: Connection, lon: float, lat: float, prefer: int | None = None
+    conn: Connection, lon: float, lat: float, prefer: int | None = None, car: bool = True
 ) -> tuple[int, float]:
     """The road node to route from for a point, and its distance in metres: the nearest
     node, unless a node of a larger connected component (or of component ``prefer``) is
     within ~150 m more (:func:`twin.analysis.components.snap_sql`)."""
-    node, dist, _ = snap(conn, lon, lat, prefer)
+    node, dist, _ = snap(conn, lon, lat, prefer, car)
     return node, dist
 
 
 def snap(
-    conn: Connection, lon: float, lat: float, prefer: int | None = None
+    conn: Connection, lon: float, lat: float, prefer: int | None = None, car: bool = True
 ) -> tuple[int, float, int | None]:
-    """:func:`nearest_node` with the snapped node's component (None if not computed)."""
+    """:func:`nearest_node` with the snapped node's component (None if not computed);
+    ``car``: only nodes on roads a car may use."""
     row = conn.execute(
         text(
             "SELECT snap.id, snap.distance_m, snap.component FROM "
-            + snap_sql(POINT, prefer="CAST(:prefer AS bigint)" if prefer is not None else None)
+            + snap_sql(POINT, prefer="CAST(:prefer AS bigint)" if prefer is not None else None,
+                       car=car)
         ),
         {"x": lon, "y": lat, "prefer": prefer},
     ).first()
@@ -88,6 +103,7 @@ def nearest_by_drive(
     k: int = 3,
     candidates: int = 8,
     closed: list[int] | None = None,
+    mode: str = "drive",
 ) -> list[dict[str, Any]]:
     """The ``k`` facilities of a kind with the shortest drive time from a point, each with
     its route (GeoJSON LineString), ``drive_s`` (seconds) and ``route_m`` (metres).
@@ -95,15 +111,21 @@ def nearest_by_drive(
     The nearest ``candidates`` by straight line are routed (one many-to-many Dijkstra on
     the network inside their bounding box plus a margin). The start and the facilities
     snap to large connected components (:func:`nearest_node`), the facilities to the
-    start's own component when it is close enough."""
+    start's own component when it is close enough.
+
+    ``mode="drive"`` uses only roads a car may use (no footways, steps or paths) with
+    their one-way rules; ``mode="walk"`` every road but motorways and trunks, both ways,
+    at 5 km/h (``drive_s`` then holds the walking time)."""
     check_lonlat(lon, lat)
+    edges_sql((0, 0, 0, 0), mode=mode)  # an unknown mode fails before any query
     cands = nearest_straight(conn, lon, lat, kind, max(k, candidates))
     if not cands:
         return []
-    start, _, part = snap(conn, lon, lat)
+    car = mode == "drive"
+    start, _, part = snap(conn, lon, lat, car=car)
     for c in cands:
         # a facility snaps into the start's component when that is within reach
-        c["node"], c["access_m"] = nearest_node(conn, c["lon"], c["lat"], prefer=part)
+        c["node"], c["access_m"] = nearest_node(conn, c["lon"], c["lat"], prefer=part, car=car)
     xs = [lon, *(c["lon"] for c in cands)]
     ys = [lat, *(c["lat"] for c in cands)]
     margin = 0.02  # ~2 km: room for detours around rivers
@@ -117,20 +139,23 @@ def nearest_by_drive(
             "directed => true) p LEFT JOIN road_segment s ON s.id = p.edge ORDER BY p.end_vid, "
             "p.path_seq"
         ),
-        {"edges": edges_sql(bbox, closed), "start": start, "targets": targets},
+        {"edges": edges_sql(bbox, closed, mode), "start": start, "targets": targets},
     )
     paths: dict[int, dict[str, Any]] = {}
     for end_vid, _seq, edge, agg, length_m, g in rows:
-        p = paths.setdefault(int(end_vid), {"drive_s": 0.0, "route_m": 0.0, "coords": []})
+        p = paths.setdefault(int(end_vid), {"drive_s": 0.0, "route_m": 0.0, "coords": [],
+                                            "segments": []})
         p["drive_s"] = float(agg)
         if edge != -1 and g:
+            p["segments"].append(int(edge))
             p["route_m"] += float(length_m or 0)
             coords = json.loads(g)["coordinates"]
             p["coords"].extend(coords if not p["coords"] else coords[1:])
     out = []
     for c in cands:
         if c["node"] == start:
-            path: dict[str, Any] | None = {"drive_s": 0.0, "route_m": 0.0, "coords": []}
+            path: dict[str, Any] | None = {"drive_s": 0.0, "route_m": 0.0, "coords": [],
+                                           "segments": []}
         else:
             path = paths.get(c["node"])
         if path is None:
@@ -143,6 +168,8 @@ def nearest_by_drive(
                 "eta_min": round(path["drive_s"] / 60, 1),
                 "route_m": round(path["route_m"], 1),
                 "route": {"type": "LineString", "coordinates": coords},
+                "segments": path["segments"],  # road_segment ids, start to end
+                "mode": mode,
             }
         )
     out.sort(key=lambda r: r["drive_s"])

@@ -320,6 +320,11 @@ def _geometries(gdf: Any, shape: str, summary: Summary, table: str) -> list[list
     return out
 
 
+#: OSM highway values for roads that are not there to travel on (yet, or any more)
+NOT_ROUTABLE = frozenset({"proposed", "construction", "abandoned", "disused", "razed",
+                          "planned", "no", "raceway"})
+
+
 def _complete(table: str, row: dict[str, Any], rec: dict[str, Any], kind_mapped: bool) -> str:
     """Fill required values in ``row``; return a skip reason, or '' when the row is good."""
     if table == "building":
@@ -334,6 +339,10 @@ def _complete(table: str, row: dict[str, Any], rec: dict[str, Any], kind_mapped:
         if not kind:
             return f"not a facility kind: {raw}"
         row["kind"] = kind
+    elif table == "road_segment":
+        cls = str(row.get("road_class") or "").strip().lower()
+        if cls in NOT_ROUTABLE:
+            return f"not a usable road: {cls}"  # never routable, never drawn as a street
     elif table == "admin_area":
         row["level"] = _level(row.get("level"), row.get("name_vi"))
         if not row.get("name_vi"):

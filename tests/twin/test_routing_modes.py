@@ -1,0 +1,111 @@
+"""Drive and walk on the real OSM core of Hải Châu: a drive route never uses a footway,
+steps or a path; a walk may, both ways; roads not there to travel on are never imported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from twin.analysis import routing
+from twin.analysis.components import FOOT_ONLY
+from twin.errors import InputError
+from twin.ingest.osm import import_osm
+from twin.ingest.vector import import_vector
+from twin.progress import NullReporter
+
+TABLES = ("road_segment", "road_node", "building", "facility", "utility_edge",
+          "utility_node", "land_cover")
+#: a 6 × 5 grid over the core (108.2047–108.2244 E, 16.0469–16.0652 N)
+POINTS = [(108.207 + i * 0.0035, 16.049 + j * 0.0035) for i in range(6) for j in range(5)]
+
+
+def _clear(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for t in TABLES:
+            conn.execute(text(f"DELETE FROM {t} WHERE source = 'osm'"))
+
+
+@pytest.fixture(scope="module")
+def core(engine: Engine, danang: Path):  # noqa: ANN201
+    _clear(engine)
+    with engine.begin() as conn:
+        import_osm(conn, danang / "osm_hai_chau_core" / "map.osm", reporter=NullReporter())
+        classes = dict(conn.execute(text(
+            "SELECT id, road_class FROM road_segment WHERE source = 'osm'")).all())
+        oneway = {int(i) for i in conn.execute(text(
+            "SELECT id FROM road_segment WHERE source = 'osm' AND reverse_cost < 0")).scalars()}
+    assert sum(c in FOOT_ONLY for c in classes.values()) > 100  # the core has footways
+    yield classes, oneway
+    _clear(engine)
+
+
+def test_drive_routes_never_use_a_footway(engine, core) -> None:  # noqa: ANN001
+    classes, _ = core
+    used = 0
+    with engine.connect() as conn:
+        for x, y in POINTS:
+            for r in routing.nearest_by_drive(conn, x, y, "hospital", 3):
+                assert r["mode"] == "drive"
+                bad = [s for s in r["segments"] if classes.get(s) in FOOT_ONLY]
+                assert not bad, (x, y, r["name_vi"], [classes[s] for s in bad])
+                used += len(r["segments"])
+    assert used > 200  # routes were really found
+
+
+def test_drive_routes_follow_one_way_streets(engine, core) -> None:  # noqa: ANN001
+    _, oneway = core
+    checked = 0
+    with engine.connect() as conn:
+        for x, y in POINTS[:10]:
+            for r in routing.nearest_by_drive(conn, x, y, "hospital", 3):
+                coords = r["route"]["coordinates"]
+                for seg in set(r["segments"]) & oneway:
+                    start, end = conn.execute(text(
+                        "SELECT ST_AsGeoJSON(ST_StartPoint(geom), 6), "
+                        "ST_AsGeoJSON(ST_EndPoint(geom), 6) FROM road_segment WHERE id = :i"),
+                        {"i": seg}).one()
+                    a = [round(v, 6) for v in json.loads(start)["coordinates"]]
+                    b = [round(v, 6) for v in json.loads(end)["coordinates"]]
+                    pts = [[round(v, 6) for v in c] for c in coords]
+                    assert pts.index(a) < pts.index(b), f"one-way segment {seg} driven backwards"
+                    checked += 1
+    assert checked > 0  # the routes did use one-way streets
+
+
+def test_walks_use_footways_and_are_slower_than_driving(engine, core) -> None:  # noqa: ANN001
+    classes, _ = core
+    foot = 0
+    with engine.connect() as conn:
+        for x, y in POINTS:
+            walk = routing.nearest_by_drive(conn, x, y, "hospital", 1, mode="walk")
+            drive = routing.nearest_by_drive(conn, x, y, "hospital", 1)
+            assert walk and drive
+            assert walk[0]["mode"] == "walk"
+            assert walk[0]["drive_s"] >= drive[0]["drive_s"] * 0.8 or \
+                walk[0]["route_m"] < drive[0]["route_m"]
+            foot += sum(classes.get(s) in FOOT_ONLY for s in walk[0]["segments"])
+    assert foot > 0
+
+
+def test_an_unknown_mode_is_refused(engine, core) -> None:  # noqa: ANN001
+    with engine.connect() as conn, pytest.raises(InputError, match="unknown mode"):
+        routing.nearest_by_drive(conn, 108.21, 16.055, "hospital", 1, mode="fly")
+
+
+def test_proposed_roads_are_not_imported(engine, tmp_path: Path) -> None:
+    path = tmp_path / "roads.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"highway": h, "name": f"Đường {h}"},
+         "geometry": {"type": "LineString", "coordinates": [[108.21, 16.05 + i / 1000],
+                                                            [108.212, 16.05 + i / 1000]]}}
+        for i, h in enumerate(["residential", "proposed", "construction", "abandoned"])]}))
+    with engine.begin() as conn:
+        summary = import_vector(conn, path, "road_segment", {}, reporter=NullReporter())
+        names = set(conn.execute(text(
+            "SELECT name FROM road_segment WHERE source = 'file:roads'")).scalars())
+        conn.execute(text("DELETE FROM road_segment WHERE source = 'file:roads'"))
+    assert names == {"Đường residential"}
+    assert sum(n for r, n in summary.skipped_reasons.items() if "not a usable road" in r) == 3
