@@ -290,3 +290,22 @@ def test_sensorthings_text_limits(client: TestClient, staff: dict[str, str],
     refused(client.post(f"{STA}/Things", json={"name": "x", "description": "d" * 5001},
                         headers=staff), 400)
     assert count(engine, "thing") == before
+
+
+def test_an_unexpected_error_is_a_logged_500_in_the_shape(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(settings)
+
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/test-boom", boom)
+    with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level("ERROR"):
+        r = c.get("/test-boom", headers={"X-Request-ID": "req-500-test"})
+    assert r.status_code == 500
+    body = r.json()
+    assert body["code"] == "InternalServerError" and body["request_id"] == "req-500-test"
+    assert "a bug" not in r.text  # internals stay in the log
+    assert r.headers["x-request-id"] == "req-500-test"
+    logged = [rec for rec in caplog.records if "req-500-test" in rec.getMessage()]
+    assert logged and logged[0].exc_info and logged[0].exc_info[0] is RuntimeError

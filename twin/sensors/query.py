@@ -90,7 +90,7 @@ def parse_options(params: Mapping[str, str]) -> Options:
     if "$top" in params:
         o.top = _int("$top", params["$top"], 0, MAX_TOP)
     if "$skip" in params:
-        o.skip = _int("$skip", params["$skip"], 0)
+        o.skip = _int("$skip", params["$skip"], 0, 2**63 - 1)  # PostgreSQL's OFFSET: bigint
     if "$count" in params:
         if params["$count"] not in ("true", "false"):
             raise InputError("$count must be true or false")
