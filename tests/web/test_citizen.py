@@ -88,6 +88,17 @@ def test_verified_incident_is_drawn_above_buildings_live(device, live_server):
                     headers={**headers, "If-Match": etag})
     assert r.status_code == 200, r.text
     _wait_pick(page, where, False)
+    # the report sheet on a wide screen, in English
+    page.click("button[data-lang=en]")
+    assert page.inner_text("#report-open") == "Report a problem"
+    page.click("#report-open")
+    page.wait_for_selector("#report-panel", state="visible")
+    page.mouse.click(*visit.project(*SPOT))
+    page.wait_for_function("twinReport.spot() !== null")
+    assert "Only city staff see your name" in page.inner_text("#report-privacy")
+    page.wait_for_selector("#report-category option[value=pothole]", state="attached")
+    assert "Pothole" in page.inner_text("#report-category")
+    visit.shot("citizen-report-desktop")
     visit.check()
 
 

@@ -143,7 +143,7 @@
       id: "report-spot", data: [R.spot], getPosition: (d) => [d.lon, d.lat], pickable: false,
       radiusUnits: "pixels", getRadius: 11, getFillColor: [179, 38, 30, 230], stroked: true,
       getLineColor: [255, 255, 255, 255], lineWidthUnits: "pixels", getLineWidth: 3,
-      parameters: { depthCompare: "always", depthWriteEnabled: false },
+      billboard: true, parameters: { depthCompare: "always", depthWriteEnabled: false },
     }));
     say("");
     refreshDupes();

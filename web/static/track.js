@@ -67,7 +67,7 @@
       id: "track-spot", data: [[lon, lat]], getPosition: (p) => p, pickable: false,
       radiusUnits: "pixels", getRadius: 12, filled: false, stroked: true,
       getLineColor: [11, 110, 153, 255], lineWidthUnits: "pixels", getLineWidth: 3,
-      parameters: { depthCompare: "always", depthWriteEnabled: false },
+      billboard: true, parameters: { depthCompare: "always", depthWriteEnabled: false },
     }));
     if (first) V.jumpTo({ longitude: lon, latitude: lat, zoom: 17, pitch: 0, bearing: 0 });
   }
