@@ -168,3 +168,30 @@ def test_bad_mappings_and_files(engine: Engine, danang: Path, tmp_path: Path) ->
         run(engine, danang / "osm_hai_chau_core" / "danang_hai_chau_core_osm.gpkg",
             "building", file_layer="nope")
     assert snapshot(engine) == before
+
+
+def test_shapefile_truncated_field_names_are_recognised(engine, tmp_path) -> None:  # noqa: ANN001
+    """A Shapefile cuts `building:levels` to `building_l` and `addr:housenumber` to
+    `addr_house`: levels and addresses must still arrive."""
+    import geopandas as gpd
+    import pyogrio
+    from shapely.geometry import box as sbox
+
+    gdf = gpd.GeoDataFrame({
+        "osm_id": ["w1", "w2"], "building": ["yes", "school"],
+        "building:levels": [3, 5], "addr:housenumber": ["12", "7"],
+        "addr:street": ["Trần Phú", "Lê Lợi"],
+        "geometry": [sbox(108.21, 16.05, 108.2103, 16.0503),
+                     sbox(108.212, 16.05, 108.2123, 16.0503)]}, crs=4326)
+    path = tmp_path / "blds.shp"
+    with pytest.warns(RuntimeWarning):  # GDAL says it cut the names
+        gdf.to_file(path, engine="pyogrio")
+    fields = list(pyogrio.read_info(path)["fields"])
+    assert "building_l" in fields and "addr_house" in fields  # what a Shapefile keeps
+    with engine.begin() as conn:
+        import_vector(conn, path, "building", {}, reporter=NullReporter())
+        rows = conn.execute(text(
+            "SELECT levels, address FROM building WHERE source = 'file:blds' ORDER BY levels"
+        )).all()
+        conn.execute(text("DELETE FROM building WHERE source = 'file:blds'"))
+    assert [tuple(r) for r in rows] == [(3, "12 Trần Phú"), (5, "7 Lê Lợi")]

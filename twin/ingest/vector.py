@@ -94,9 +94,11 @@ SHAPE = {
     "road_segment": "line", "utility_edge": "line",
 }
 # Column → file fields tried in order when the user's mapping does not name the column.
+# Shapefiles cut field names to 10 characters (GDAL also turns ':' into '_'), so
+# "building:levels" arrives as "building_l" and "addr:housenumber" as "addr_house".
 DEFAULTS: dict[str, dict[str, tuple[str, ...]]] = {
     "building": {"name": ("name",), "use": ("use", "building", "amenity", "type"),
-                 "levels": ("levels", "building:levels", "building_levels"),
+                 "levels": ("levels", "building:levels", "building_levels", "building_l"),
                  "height_m": ("height_m", "height"), "address": ("address",),
                  "ward": ("ward",), "population": ("population",)},
     "facility": {"kind": ("kind", "category", "amenity", "healthcare", "emergency", "type"),
@@ -105,7 +107,7 @@ DEFAULTS: dict[str, dict[str, tuple[str, ...]]] = {
                  "phone": ("phone",)},
     "admin_area": {"level": ("level", "type", "admin_level"), "code": ("code",),
                    "name_vi": ("name_vi", "name"), "name_en": ("name_en", "name:en"),
-                   "parent_code": ("parent_code",), "population": ("population",),
+                   "parent_code": ("parent_code", "parent_cod"), "population": ("population",),
                    "area_km2": ("area_km2",), "valid_from": ("valid_from",),
                    "valid_to": ("valid_to",)},
     "land_cover": {"kind": ("kind",), "name": ("name",)},
@@ -113,12 +115,13 @@ DEFAULTS: dict[str, dict[str, tuple[str, ...]]] = {
               "name_en": ("name_en", "name:en"), "rank": ("rank",)},
     "road_segment": {"road_class": ("road_class", "highway", "class"), "name": ("name",),
                      "name_en": ("name_en", "name:en"), "ref": ("ref",),
-                     "oneway": ("oneway",), "maxspeed_kmh": ("maxspeed_kmh", "maxspeed"),
+                     "oneway": ("oneway",),
+                     "maxspeed_kmh": ("maxspeed_kmh", "maxspeed_k", "maxspeed"),
                      "lanes": ("lanes",), "bridge": ("bridge",)},
     "utility_node": {"network": ("network",), "kind": ("kind", "power"), "name": ("name",),
                      "status": ("status",)},
     "utility_edge": {"network": ("network",), "kind": ("kind", "power"),
-                     "diameter_mm": ("diameter_mm", "diameter"),
+                     "diameter_mm": ("diameter_mm", "diameter_m", "diameter"),
                      "voltage_kv": ("voltage_kv", "voltage"), "name": ("name",)},
 }
 ID_FIELDS = ("source_id", "osm_id", "id", "fid", "gid", "objectid", "source_feature_id")
@@ -320,6 +323,11 @@ def _geometries(gdf: Any, shape: str, summary: Summary, table: str) -> list[list
     return out
 
 
+def _first(rec: dict[str, Any], *fields: str) -> Any:
+    """The first of ``fields`` that the record has a value for."""
+    return next((rec[f] for f in fields if rec.get(f) not in (None, "")), None)
+
+
 #: OSM highway values for roads that are not there to travel on (yet, or any more)
 NOT_ROUTABLE = frozenset({"proposed", "construction", "abandoned", "disused", "razed",
                           "planned", "no", "raceway"})
@@ -330,7 +338,9 @@ def _complete(table: str, row: dict[str, Any], rec: dict[str, Any], kind_mapped:
     if table == "building":
         row["use"] = row.get("use") or "yes"
         if not row.get("address"):
-            row["address"] = address_of(rec.get("addr:housenumber"), rec.get("addr:street"))
+            row["address"] = address_of(_first(rec, "addr:housenumber", "addr_housenumber",
+                                               "addr_house"),
+                                        _first(rec, "addr:street", "addr_street", "addr_stree"))
     elif table == "facility":
         raw = row.get("kind")
         kind = raw if raw in FACILITY_KINDS else facility_kind(raw)
