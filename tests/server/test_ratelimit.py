@@ -138,6 +138,15 @@ def test_limits_hold_across_two_workers(settings, engine):
                                    {"b": f"writes/6:u:{name}"}).scalar_one()
         assert counted == 6  # in this window and the last: refused writes are not counted
 
+        def forged(_: int) -> int:  # a new made-up gateway key each time: the address counts
+            return httpx.post(base + "/incidents", timeout=30,
+                              headers={"X-Api-Key": "twk_" + secrets.token_urlsafe(32)},
+                              json={"category": "fallen_tree", "geometry": POINT}).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            codes = sorted(pool.map(forged, range(9)))
+        assert codes == [401] * 6 + [429] * 3, codes
+
         def guess(i: int) -> int:
             return httpx.post(base + "/auth/token", timeout=30, data={
                 "username": name, "password": f"guess-{i}"}).status_code
