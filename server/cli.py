@@ -119,10 +119,13 @@ def _print_summary(summary: object) -> None:
     assert isinstance(summary, Summary)
     table = Table(title=f"import summary: {summary.source}")
     table.add_column("table")
-    for o in OUTCOMES:
+    # "gone" (no longer in the file) and "deleted" (pruned) only when something is
+    shown = [o for o in OUTCOMES if o not in ("gone", "deleted")
+             or any(c[o] for c in summary.counts.values())]
+    for o in shown:
         table.add_column(o, justify="right")
     for name, counts in summary.counts.items():
-        table.add_row(name, *(str(counts[o]) for o in OUTCOMES))
+        table.add_row(name, *(str(counts[o]) for o in shown))
     console.print(table)
     for reason, n in summary.skipped_reasons.most_common():
         console.print(f"  skipped {n}: {reason}")
@@ -148,12 +151,18 @@ def _run_import(fn, *args, **kwargs) -> None:  # noqa: ANN001
     _print_summary(summary)
 
 
+PruneOpt = Annotated[bool, typer.Option(
+    "--prune", help="delete what an earlier import of this source holds and the file no "
+    "longer does (without it they are counted as gone and kept)")]
+
+
 @import_app.command("osm")
-def import_osm(file: Annotated[Path, typer.Argument(help=".osm XML or .pbf")]) -> None:
+def import_osm(file: Annotated[Path, typer.Argument(help=".osm XML or .pbf")],
+               prune: PruneOpt = False) -> None:
     """Roads (routable), buildings, facilities and power from OpenStreetMap."""
     from twin.ingest.osm import import_osm as run
 
-    _run_import(run, file)
+    _run_import(run, file, prune=prune)
 
 
 @import_app.command("vector")
@@ -168,6 +177,7 @@ def import_vector(
         help="admin units: valid from this date (YYYY-MM-DD), where the file has none")] = None,
     valid_to: Annotated[str | None, typer.Option(
         help="admin units: valid until this date, exclusive (e.g. 2025-07-01)")] = None,
+    prune: PruneOpt = False,
 ) -> None:
     """Any vector file pyogrio reads, into one of the model's tables."""
     import datetime as dt
@@ -188,7 +198,7 @@ def import_vector(
             fail(f"--map expects field=column, got {item!r}")
         field, column = item.split("=", 1)
         mapping[field.strip()] = column.strip()
-    _run_import(run, file, as_, mapping, file_layer=layer, **dates)
+    _run_import(run, file, as_, mapping, file_layer=layer, prune=prune, **dates)
 
 
 @import_app.command("dem")

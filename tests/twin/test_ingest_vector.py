@@ -195,3 +195,52 @@ def test_shapefile_truncated_field_names_are_recognised(engine, tmp_path) -> Non
         )).all()
         conn.execute(text("DELETE FROM building WHERE source = 'file:blds'"))
     assert [tuple(r) for r in rows] == [(3, "12 Trần Phú"), (5, "7 Lê Lợi")]
+
+
+def _fc(features: list[tuple[str, list[list[float]]]], kind: str) -> str:
+    geom = "Polygon" if kind == "building" else "LineString"
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": fid, "highway": "residential",
+                                           "name": f"Đường {fid}"},
+         "geometry": {"type": geom, "coordinates": [coords] if geom == "Polygon" else coords}}
+        for fid, coords in features]})
+
+
+def _square(x: float) -> list[list[float]]:
+    return [[x, 16.05], [x + 0.0003, 16.05], [x + 0.0003, 16.0503], [x, 16.0503], [x, 16.05]]
+
+
+def test_objects_gone_from_the_file_are_counted_and_pruned(engine, tmp_path: Path) -> None:
+    """A re-import reports what the file no longer holds; --prune deletes it (roads: the
+    segments, then the nodes no segment uses any more)."""
+    blds, roads = tmp_path / "gone_b.geojson", tmp_path / "gone_r.geojson"
+
+    def run(path: Path, table: str, prune: bool = False):  # noqa: ANN202
+        with engine.begin() as conn:
+            return import_vector(conn, path, table, {"id": "source_id"},
+                                 reporter=NullReporter(), prune=prune)
+
+    blds.write_text(_fc([(f"b{i}", _square(108.21 + i / 1000)) for i in range(3)], "building"))
+    roads.write_text(_fc([("r1", [[108.21, 16.06], [108.211, 16.06]]),
+                          ("r2", [[108.211, 16.06], [108.212, 16.06]])], "road"))
+    run(blds, "building")
+    run(roads, "road_segment")
+    assert count(engine, "road_node", "source = 'file:gone_r'") == 3
+    blds.write_text(_fc([(f"b{i}", _square(108.21 + i / 1000)) for i in range(2)], "building"))
+    roads.write_text(_fc([("r1", [[108.21, 16.06], [108.211, 16.06]])], "road"))
+    kept = run(blds, "building")
+    assert kept.total("building", "gone") == 1 and kept.total("building", "deleted") == 0
+    assert any("--prune" in n for n in kept.notes)
+    assert count(engine, "building", "source = 'file:gone_b'") == 3
+    pruned = run(blds, "building", prune=True)
+    assert pruned.total("building", "deleted") == 1
+    assert count(engine, "building", "source = 'file:gone_b'") == 2
+    r = run(roads, "road_segment", prune=True)
+    assert r.total("road_segment", "deleted") == 1 and r.total("road_node", "deleted") == 1
+    assert count(engine, "road_segment", "source = 'file:gone_r'") == 1
+    assert count(engine, "road_node", "source = 'file:gone_r'") == 2
+    again = run(blds, "building")  # nothing gone any more
+    assert again.total("building", "gone") == 0
+    with engine.begin() as conn:
+        for t in ("building", "road_segment", "road_node"):
+            conn.execute(text(f"DELETE FROM {t} WHERE source IN ('file:gone_b', 'file:gone_r')"))

@@ -235,6 +235,7 @@ def merge(
         FROM up
     """
     total, ins, upd = conn.execute(text(sql), {"source": source}).one()
+    _remember(conn, table, staged, source)
     conn.execute(text(f"DROP TABLE IF EXISTS {staged}"))
     unchanged = int(total) - int(ins) - int(upd)
     summary.add(table, "inserted", int(ins))
@@ -244,6 +245,58 @@ def merge(
     if dropped > 0:
         summary.skip(table, "duplicate source id or unresolved node reference", dropped)
     return int(ins), int(upd), unchanged
+
+
+def _remember(conn: Connection, table: str, staged: str, source: str) -> None:
+    """Note the source ids this import carried for ``table`` (see :func:`finish_import`)."""
+    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _import_seen (tbl text, source text, "
+                      "source_id text) ON COMMIT DROP"))
+    conn.execute(text(f"INSERT INTO _import_seen SELECT :t, :s, source_id FROM {staged}"),
+                 {"t": table, "s": source})
+
+
+#: dependants first: a segment or edge goes before the nodes it joins
+_PRUNE_ORDER = ("road_segment", "utility_service", "utility_edge", "building", "facility",
+                "land_cover", "place", "admin_area", "road_node", "utility_node")
+_STILL_USED = {
+    "road_node": "EXISTS (SELECT 1 FROM road_segment e WHERE e.from_node = x.id "
+                 "OR e.to_node = x.id)",
+    "utility_node": "EXISTS (SELECT 1 FROM utility_edge e WHERE e.from_node = x.id "
+                    "OR e.to_node = x.id)",
+}
+
+
+def finish_import(conn: Connection, summary: Summary, source: str, *, prune: bool) -> int:
+    """Count the rows of ``source`` that the re-imported file no longer holds ("gone"
+    upstream), per table this import wrote, and delete them when ``prune`` (nodes only
+    once no segment or edge uses them). Returns how many were deleted."""
+    exists = conn.execute(text("SELECT to_regclass('pg_temp._import_seen') IS NOT NULL"))
+    if not exists.scalar_one():
+        return 0
+    written = set(conn.execute(text(
+        "SELECT DISTINCT tbl FROM _import_seen WHERE source = :s"), {"s": source}).scalars())
+    deleted = 0
+    for table in [t for t in _PRUNE_ORDER if t in written]:
+        gone_sql = (f"FROM {table} x WHERE x.source = :s AND NOT EXISTS (SELECT 1 FROM "
+                    "_import_seen k WHERE k.tbl = :t AND k.source = :s "
+                    "AND k.source_id = x.source_id)")
+        params = {"s": source, "t": table}
+        gone = int(conn.execute(text(f"SELECT count(*) {gone_sql}"), params).scalar_one())
+        if not gone:
+            continue
+        summary.add(table, "gone", gone)
+        if prune:
+            keep = f" AND NOT {_STILL_USED[table]}" if table in _STILL_USED else ""
+            n = conn.execute(text(f"DELETE {gone_sql}{keep}"), params).rowcount or 0
+            summary.add(table, "deleted", int(n))
+            deleted += int(n)
+    total_gone = sum(summary.total(t, "gone") for t in written)
+    if total_gone and not prune:
+        summary.notes.append(f"{total_gone} rows of {source} are no longer in the file; "
+                             "kept (re-run with --prune to delete them)")
+    elif deleted:
+        summary.notes.append(f"pruned {deleted} rows no longer in the file")
+    return deleted
 
 
 def to_multipolygon(geom: Any) -> tuple[Any, bool]:

@@ -13,12 +13,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from twin.analysis.components import refresh_components
 from twin.errors import InputError
 from twin.ingest.common import (
     AREA_M2,
     LENGTH_M,
     address_of,
     clean_text,
+    finish_import,
     line_wkb,
     parse_bool,
     parse_height,
@@ -84,7 +86,8 @@ class _Read:
     wkb: Any = None  # an osmium.geom.WKBFactory
 
 
-def import_osm(conn: Connection, path: Path, *, reporter: Reporter) -> Summary:
+def import_osm(conn: Connection, path: Path, *, reporter: Reporter,
+               prune: bool = False) -> Summary:
     """Import an OSM extract in the caller's transaction.
 
     Parameters
@@ -95,6 +98,9 @@ def import_osm(conn: Connection, path: Path, *, reporter: Reporter) -> Summary:
         ``.osm`` / ``.osm.bz2`` / ``.pbf`` file.
     reporter
         Progress sink.
+    prune
+        Delete the OSM objects an earlier import wrote that this file no longer holds
+        (without it they are counted as ``gone`` and kept).
 
     Returns
     -------
@@ -161,6 +167,9 @@ def import_osm(conn: Connection, path: Path, *, reporter: Reporter) -> Summary:
     )
     reporter.advance(task)
     reporter.done(task)
+    if finish_import(conn, summary, SOURCE, prune=prune) and summary.total("road_segment",
+                                                                          "deleted"):
+        summary.notes.append(refresh_components(conn).note())
     return summary
 
 

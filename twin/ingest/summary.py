@@ -34,4 +34,4 @@ class Summary:
         }
 
 
-OUTCOMES = ("inserted", "updated", "unchanged", "repaired", "skipped")
+OUTCOMES = ("inserted", "updated", "unchanged", "repaired", "skipped", "gone", "deleted")

@@ -16,12 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from twin.analysis.components import refresh_components
 from twin.errors import InputError
 from twin.ingest.common import (
     AREA_M2,
     LENGTH_M,
     address_of,
     clean_text,
+    finish_import,
     parse_bool,
     parse_float,
     parse_height,
@@ -138,6 +140,7 @@ def import_vector(
     file_layer: str | None = None,
     valid_from: dt.date | None = None,
     valid_to: dt.date | None = None,
+    prune: bool = False,
 ) -> Summary:
     """Import one layer of a vector file into table ``layer``, in the caller's transaction.
 
@@ -158,6 +161,9 @@ def import_vector(
         Validity ``[valid_from, valid_to)`` of admin units that the file does not date
         itself (a unit's own dates win). Without either, an admin import notes that its
         units count as valid at every date.
+    prune
+        Delete rows an earlier import of this file wrote that it no longer holds
+        (without it they are counted as ``gone`` and kept).
 
     Returns
     -------
@@ -232,6 +238,8 @@ def import_vector(
     reporter.done(task)
     task = reporter.task(f"writing {layer}", total=1)
     _write(conn, layer, rows, source, summary)
+    if finish_import(conn, summary, source, prune=prune) and layer == "road_segment":
+        summary.notes.append(refresh_components(conn).note())
     reporter.done(task)
     return summary
 
