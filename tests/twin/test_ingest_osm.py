@@ -110,6 +110,15 @@ def test_core_extract_counts(core, engine: Engine) -> None:  # noqa: ANN001
     assert count(engine, "land_cover", "source = 'osm' AND kind = 'water'") >= 1
 
 
+def test_unassembled_relations_are_counted_as_skipped(core) -> None:  # noqa: ANN001
+    """The Hàn River multipolygon (relation 1891359) is cut by the extract's box: it cannot
+    be assembled, and the summary says so instead of dropping it silently."""
+    first, _, _ = core
+    reasons = {r: n for r, n in first.skipped_reasons.items() if "relation" in r}
+    assert reasons == {"land_cover: multipolygon relation that could not be assembled "
+                       "(members missing from the file or rings not closed)": 1}
+
+
 def test_road_graph_is_connected_and_costed(core, engine: Engine) -> None:  # noqa: ANN001
     with engine.connect() as conn:
         sizes = conn.execute(text(

@@ -83,6 +83,9 @@ class _Read:
     objects: int = 0
     closed_ways: set[int] = field(default_factory=set)
     area_ways: set[int] = field(default_factory=set)
+    #: multipolygon relations we would keep (id → target table), and those assembled
+    mp_relations: dict[int, str] = field(default_factory=dict)
+    area_relations: set[int] = field(default_factory=set)
     wkb: Any = None  # an osmium.geom.WKBFactory
 
 
@@ -122,6 +125,11 @@ def import_osm(conn: Connection, path: Path, *, reporter: Reporter,
     unassembled = len(data.closed_ways - data.area_ways)
     if unassembled:
         summary.skip("building", "closed way whose polygon could not be built", unassembled)
+    for rid, table in sorted(data.mp_relations.items()):
+        if rid not in data.area_relations:
+            # e.g. the Hàn River: an extract cuts through its members, so no ring closes
+            summary.skip(table, "multipolygon relation that could not be assembled "
+                         "(members missing from the file or rings not closed)")
     task = reporter.task("writing to the database", total=6)
     write_roads(
         conn, data.roads, source=SOURCE, node_id=lambda ref: f"node/{ref}", summary=summary
@@ -247,6 +255,8 @@ def _read(path: Path, reporter: Reporter, summary: Summary) -> _Read:
                 _node(obj, data)
             elif isinstance(obj, osmium.osm.Way):
                 _way(obj, data, summary)
+            elif isinstance(obj, osmium.osm.Relation):
+                _relation(obj, data)
     except RuntimeError as exc:
         # osmium reports malformed or truncated input (bad XML, bad PBF blobs) this way.
         raise InputError(f"cannot read OSM file {path.name}: {exc}") from exc
@@ -336,6 +346,18 @@ def _way(way: Any, data: _Read, summary: Summary) -> None:
         data.objects += 1
 
 
+def _relation(rel: Any, data: _Read) -> None:
+    tags = dict(rel.tags)
+    if tags.get("type") not in ("multipolygon", "boundary") or tags.get("building") == "no":
+        return
+    if "building" in tags:
+        data.mp_relations[rel.id] = "building"
+    elif land_cover_kind(tags):
+        data.mp_relations[rel.id] = "land_cover"
+    elif _facility(tags):
+        data.mp_relations[rel.id] = "facility"
+
+
 def _area(area: Any, data: _Read, summary: Summary) -> None:
     tags = dict(area.tags)
     if tags.get("building") == "no":
@@ -348,6 +370,8 @@ def _area(area: Any, data: _Read, summary: Summary) -> None:
     sid = f"{'way' if area.from_way() else 'relation'}/{area.orig_id()}"
     if area.from_way():
         data.area_ways.add(area.orig_id())
+    else:
+        data.area_relations.add(area.orig_id())
     try:
         wkb = bytes.fromhex(data.wkb.create_multipolygon(area))
     except RuntimeError:
