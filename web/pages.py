@@ -151,6 +151,6 @@ def render_signin_page() -> str:
         "</head>\n"
         f'<body class="page-signin">\n{signin_html()}\n'
         + _config_script({"page": "signin"})
-        + _scripts(["i18n.js", "twin.js", "signin.js"])
+        + _scripts(["i18n.js", "twin.js", "panels.js", "signin.js"])
         + "</body>\n</html>\n"
     )

@@ -353,6 +353,55 @@ window.TWIN_TEXTS = {
   }
 };
 
+// layout (E2): the top bar's menu, collapsible panels, the phone's bottom sheet
+Object.assign(window.TWIN_TEXTS.vi, {
+  "menu.label": "Trình đơn",
+  "panel.collapse": "Thu gọn",
+  "panel.expand": "Mở rộng",
+  "sheet.label": "Bảng",
+  "sheet.open": "Mở bảng",
+  "sheet.close": "Thu gọn bảng",
+});
+Object.assign(window.TWIN_TEXTS.en, {
+  "menu.label": "Menu",
+  "panel.collapse": "Collapse",
+  "panel.expand": "Expand",
+  "sheet.label": "Panels",
+  "sheet.open": "Open the panel",
+  "sheet.close": "Fold the panel",
+});
+
+// Times: the viewer shows every time in Đà Nẵng's zone with the zone written out, through
+// this one helper (Twin.time in twin.js):
+//   TWIN_TIME.format("2026-12-02T07:05:00Z")          → "14:05 02/12/2026 GMT+7"
+//   TWIN_TIME.format(t, { date: "short" })             → "14:05 02/12 GMT+7"
+//   TWIN_TIME.format(t, { date: false, zone: false })  → "14:05" (a chart axis names the zone once)
+//   TWIN_TIME.format(t, { time: false })               → "02/12/2026"
+// value: an ISO 8601 string, a Date or epoch milliseconds; anything unreadable comes back as text.
+window.TWIN_TIME = (function () {
+  const ZONE = "Asia/Ho_Chi_Minh";
+  let fmt = null;
+  function parts(d) {
+    fmt = fmt || new Intl.DateTimeFormat("en-GB", { timeZone: ZONE, year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "shortOffset" });
+    const o = {};
+    for (const p of fmt.formatToParts(d)) o[p.type] = p.value;
+    return o;
+  }
+  function format(value, opts) {
+    if (value === undefined || value === null || value === "") return "";
+    const o = opts || {};
+    const d = value instanceof Date ? value : new Date(value);
+    if (Number.isNaN(d.getTime())) return String(value);
+    const p = parts(d), out = [];
+    if (o.time !== false) out.push(p.hour + ":" + p.minute);
+    if (o.date !== false) out.push(p.day + "/" + p.month + (o.date === "short" ? "" : "/" + p.year));
+    if (o.zone !== false && o.time !== false) out.push(p.timeZoneName || "GMT+7");
+    return out.join(" ");
+  }
+  return { zone: ZONE, format, parts, label: () => parts(new Date()).timeZoneName || "GMT+7" };
+})();
+
 // sensors chart + alarms (helper A)
 Object.assign(window.TWIN_TEXTS.vi, {
   "chart.title": "Số đo gần đây",

@@ -1,8 +1,167 @@
+// Layout of the panels around the map, shared by every page (/, /plan, /ops, /track, /signin).
+//
+// How to use it from a template: give the element class="panel" (or a data-panel
+// attribute) and a head — its first <h1>/<h2>, or a <div class="panel-head"> holding the
+// heading and, say, a close button:
+//
+//   <section id="my-panel" class="panel" data-dock="right" aria-labelledby="my-h">
+//     <div class="panel-head"><h2 id="my-h">…</h2><button class="icon">×</button></div>
+//     …content…
+//   </section>
+//
+// At start-up the panel gets a collapse button in its head (aria-expanded, aria-controls)
+// and the rest of its content is wrapped in <div class="panel-body">. On wide screens the
+// panels are stacked in two columns beside the map (data-dock="left" | "right"; class
+// "left" means left, the default is right), so they never overlap: a column shares its
+// height among its panels and each scrolls on its own. On phones (≤ 760 px wide) the
+// panels become the tabs of one bottom sheet (#sheet): a tab per panel that is not
+// hidden, and a handle that collapses or opens the sheet (aria-expanded); the map keeps
+// the rest of the screen. Showing a hidden panel (`panel.hidden = false`) selects its tab
+// and opens the sheet; `Twin.panels.show(panel)` does it from code, `Twin.panels.collapse(
+// panel, true)` folds one. Attributes: data-panel-collapsed (starts folded on wide
+// screens), data-panel="free" (left where its own CSS puts it, e.g. a modal dialog),
+// data-panel-title="…" (the tab's text when the head has none). The page header's menu
+// button (header.html) folds page links, language and account on phones the same way.
+(function () {
+  "use strict";
+  const T = window.Twin;
+  const PHONE = window.matchMedia("(max-width: 760px)");
+  let dock = null, tabs = null, handle = null, active = null, open = false, seq = 0;
+
+  function headOf(panel) {
+    const first = panel.firstElementChild;
+    if (first && first.classList.contains("panel-head")) return first;
+    if (first && /^H[1-3]$/.test(first.tagName)) {
+      const head = T.el("div", { class: "panel-head" });
+      panel.insertBefore(head, first);
+      head.appendChild(first);
+      return head;
+    }
+    return null;
+  }
+  function titleOf(panel) {
+    const h = panel.querySelector(".panel-head h1, .panel-head h2, .panel-head h3");
+    return (h && h.textContent.trim()) || panel.dataset.panelTitle || panel.getAttribute("aria-label") || "";
+  }
+  function toggleText(btn, folded) {
+    btn.setAttribute("aria-label", T.t(folded ? "panel.expand" : "panel.collapse"));
+    btn.title = btn.getAttribute("aria-label");
+  }
+  function collapse(panel, folded) {
+    const btn = panel.querySelector(":scope > .panel-head > .panel-toggle");
+    panel.classList.toggle("collapsed", folded);
+    if (btn) { btn.setAttribute("aria-expanded", String(!folded)); toggleText(btn, folded); }
+  }
+  function adopt(panel) {
+    if (panel.dataset.panelReady || panel.dataset.panel === "free") return;
+    panel.dataset.panelReady = "1";
+    if (!panel.id) panel.id = "panel-" + ++seq;
+    const head = headOf(panel);
+    const body = T.el("div", { class: "panel-body", id: panel.id + "-body" });
+    for (const n of Array.from(panel.childNodes)) if (n !== head) body.appendChild(n);
+    panel.appendChild(body);
+    if (head) {
+      const btn = T.el("button", { type: "button", class: "icon panel-toggle", "aria-controls": body.id,
+        "aria-expanded": "true", onclick: () => collapse(panel, !panel.classList.contains("collapsed")) });
+      btn.appendChild(T.el("span", { "aria-hidden": "true", text: "⌃" }));
+      const close = head.querySelector("button.icon");
+      head.insertBefore(btn, close || null);
+      toggleText(btn, false);
+    }
+    const side = panel.dataset.dock || (panel.classList.contains("left") ? "left" : "right");
+    dock.querySelector(".dock-col." + side).appendChild(panel);
+    collapse(panel, panel.hasAttribute("data-panel-collapsed"));
+    new MutationObserver(() => {
+      if (!panel.hidden) { collapse(panel, false); select(panel, true); }
+      renderTabs();
+    }).observe(panel, { attributes: true, attributeFilter: ["hidden"] });
+  }
+  function panels() { return dock ? Array.from(dock.querySelectorAll(".dock-col > .panel, .dock-col > [data-panel]")) : []; }
+  function shown() { return panels().filter((p) => !p.hidden); }
+
+  function setOpen(v) {
+    open = v;
+    document.body.classList.toggle("sheet-open", open);
+    handle.setAttribute("aria-expanded", String(open));
+    handle.setAttribute("aria-label", T.t(open ? "sheet.close" : "sheet.open"));
+    handle.title = handle.getAttribute("aria-label");
+  }
+  function select(panel, openIt) {
+    active = panel;
+    for (const p of panels()) p.classList.toggle("active", p === panel);
+    if (openIt) setOpen(true);
+    renderTabs();
+  }
+  function renderTabs() {
+    if (!tabs) return;
+    const list = shown();
+    if (!list.includes(active)) active = list[0] || null;
+    for (const p of panels()) p.classList.toggle("active", p === active);
+    tabs.replaceChildren(...list.map((p) => T.el("button", {
+      type: "button", role: "tab", class: "sheet-tab", id: "tab-" + p.id, "aria-controls": p.id,
+      "aria-selected": String(p === active), text: titleOf(p),
+      onclick: () => { if (p === active && open) setOpen(false); else select(p, true); },
+    })));
+    dock.classList.toggle("empty", list.length === 0);
+  }
+
+  function build() {
+    dock = T.el("div", { id: "dock", class: "dock" }, [
+      T.el("div", { class: "sheet-bar" }, [
+        handle = T.el("button", { type: "button", class: "sheet-handle", "aria-expanded": "false",
+          onclick: () => setOpen(!open) }, [T.el("span", { "aria-hidden": "true" })]),
+        tabs = T.el("div", { class: "sheet-tabs", role: "tablist", "aria-label": T.t("sheet.label") }),
+      ]),
+      T.el("div", { class: "dock-col left" }),
+      T.el("div", { class: "dock-col right" }),
+    ]);
+    document.body.appendChild(dock);
+    document.querySelectorAll(".panel, [data-panel]").forEach(adopt);
+    setOpen(false);
+    renderTabs();
+    // panels added later (a script building its own) join the same way
+    new MutationObserver((recs) => {
+      for (const r of recs) for (const n of r.addedNodes) {
+        if (n.nodeType === 1 && (n.classList.contains("panel") || n.hasAttribute("data-panel"))) { adopt(n); renderTabs(); }
+      }
+    }).observe(document.body, { childList: true });
+  }
+
+  // -- the top bar's menu on phones ---------------------------------------------------
+  function menu() {
+    const btn = T.$("#menu-toggle"), box = T.$("#topbar-menu");
+    if (!btn || !box) return;
+    const set = (v) => {
+      btn.setAttribute("aria-expanded", String(v));
+      document.body.classList.toggle("menu-open", v);
+    };
+    btn.addEventListener("click", () => set(btn.getAttribute("aria-expanded") !== "true"));
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape") set(false); });
+    box.addEventListener("click", (e) => { if (e.target.closest("a, button")) set(false); });
+    document.addEventListener("pointerdown", (e) => { if (!e.target.closest(".topbar")) set(false); });
+    PHONE.addEventListener("change", () => set(false));
+  }
+
+  T.panels = {
+    show(panel) { panel.hidden = false; collapse(panel, false); select(panel, true); },
+    collapse,
+    setOpen: (v) => setOpen(v),
+    isPhone: () => PHONE.matches,
+  };
+  document.addEventListener("DOMContentLoaded", () => { build(); menu(); });
+  document.addEventListener("twin:lang", () => {
+    renderTabs();
+    if (handle) setOpen(open);
+    document.querySelectorAll(".panel-toggle").forEach((b) => toggleText(b, b.getAttribute("aria-expanded") === "false"));
+  });
+})();
+
 // Panels: layers (toggle + legend), attributes of the picked feature, search, the
 // staff gate of /plan and /ops.
 (function () {
   "use strict";
   const T = window.Twin, V = T.viewer, S = T.style, D = window.deck, el = T.el;
+  if (!V) return;  // a page without a map (sign-in): the layout above is all it needs
 
   // -- layer panel --------------------------------------------------------------------
   let drawnKey = null;

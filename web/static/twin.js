@@ -26,6 +26,8 @@
     if (!obj) return fallback || "";
     return obj[T.lang] || obj.vi || obj.en || fallback || "";
   };
+  // A time in Đà Nẵng's zone with the zone shown (i18n.js: TWIN_TIME.format and its options).
+  T.time = (value, opts) => window.TWIN_TIME.format(value, opts);
   T.other = function (obj) {
     if (!obj) return "";
     return obj[T.lang === "vi" ? "en" : "vi"] || "";
