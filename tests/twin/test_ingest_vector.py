@@ -244,3 +244,23 @@ def test_objects_gone_from_the_file_are_counted_and_pruned(engine, tmp_path: Pat
     with engine.begin() as conn:
         for t in ("building", "road_segment", "road_node"):
             conn.execute(text(f"DELETE FROM {t} WHERE source IN ('file:gone_b', 'file:gone_r')"))
+
+
+def test_a_hole_outside_its_shell_is_dropped_not_made_a_part(engine, tmp_path: Path) -> None:
+    path = tmp_path / "stray.geojson"
+    shell = [[108.21, 16.05], [108.2105, 16.05], [108.2105, 16.0505], [108.21, 16.0505],
+             [108.21, 16.05]]
+    stray = [[108.212, 16.05], [108.2122, 16.05], [108.2122, 16.0502], [108.212, 16.0502],
+             [108.212, 16.05]]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"id": "s1", "building": "yes"},
+        "geometry": {"type": "Polygon", "coordinates": [shell, stray]}}]}))
+    with engine.begin() as conn:
+        summary = import_vector(conn, path, "building", {"id": "source_id"},
+                                reporter=NullReporter())
+        parts = conn.execute(text(
+            "SELECT ST_NumGeometries(geom), ST_NumInteriorRings(ST_GeometryN(geom, 1)) "
+            "FROM building WHERE source = 'file:stray'")).all()
+        conn.execute(text("DELETE FROM building WHERE source = 'file:stray'"))
+    assert [tuple(p) for p in parts] == [(1, 0)]  # one part, the stray ring gone
+    assert summary.total("building", "repaired") == 1

@@ -299,6 +299,32 @@ def finish_import(conn: Connection, summary: Summary, source: str, *, prune: boo
     return deleted
 
 
+def drop_stray_holes(geom: Any) -> tuple[Any, int]:
+    """Remove interior rings that do not lie inside their polygon's shell (``make_valid``
+    would turn such a "hole" into an extra part: a building piece that is not there).
+    Returns the geometry and how many rings were dropped."""
+    from shapely.geometry import MultiPolygon, Polygon
+
+    def fix(poly: Any) -> tuple[Any, int]:
+        if not poly.interiors:
+            return poly, 0
+        shell = Polygon(poly.exterior)
+        keep = [r for r in poly.interiors if shell.covers(Polygon(r).representative_point())
+                and shell.buffer(1e-9).covers(Polygon(r))]
+        return Polygon(poly.exterior, keep), len(poly.interiors) - len(keep)
+
+    if geom.geom_type == "Polygon":
+        return fix(geom)
+    if geom.geom_type == "MultiPolygon":
+        parts, n = [], 0
+        for p in geom.geoms:
+            fixed, d = fix(p)
+            parts.append(fixed)
+            n += d
+        return (MultiPolygon(parts) if n else geom), n
+    return geom, 0
+
+
 def to_multipolygon(geom: Any) -> tuple[Any, bool]:
     """``(valid 2D MultiPolygon or None, repaired?)`` from a shapely geometry: invalid
     input goes through ``shapely.make_valid`` and only its polygons are kept."""
@@ -309,6 +335,9 @@ def to_multipolygon(geom: Any) -> tuple[Any, bool]:
         return None, False
     geom = shapely.force_2d(geom)
     repaired = False
+    geom, dropped = drop_stray_holes(geom)
+    if dropped:
+        repaired = True
     if not geom.is_valid:
         geom = shapely.make_valid(geom)
         repaired = True
