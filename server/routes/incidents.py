@@ -49,6 +49,7 @@ class AssignIn(BaseModel):
 
 class CommentIn(BaseModel):
     text: LongText
+    public: bool = False  # shown on the reporter's tracking timeline
 
 
 def _etag(row: dict[str, Any]) -> str:
@@ -211,7 +212,8 @@ def add_comment(
     incident_id: IncidentId, body: CommentIn, conn: ConnDep, who: StaffDep, response: Response
 ) -> dict[str, Any]:
     with conn.begin():
-        row = store.comment(conn, incident_id, body.text, actor=who.username or "staff")
+        row = store.comment(conn, incident_id, body.text, actor=who.username or "staff",
+                            public=body.public)
     return _answer(row, response)
 
 

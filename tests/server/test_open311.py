@@ -52,10 +52,11 @@ def test_round_trip_and_privacy(client, engine):
     created = r.json()[0]
     rid, token = created["service_request_id"], created["token"]
     assert client.get(f"/open311/v2/tokens/{token}.json").json()[0]["service_request_id"] == rid
-    got = client.get(f"/open311/v2/requests/{rid}.json").json()[0]
+    # not shown to the public before staff verify it; the reporter sees it with the token
+    assert client.get(f"/open311/v2/requests/{rid}.json").status_code == 404
+    got = client.get(f"/open311/v2/requests/{rid}.json?token={token}").json()[0]
     assert got["status"] == "open" and got["service_code"] == "pothole"
     assert abs(got["lat"] - LAT) < 1e-5 and abs(got["long"] - LON) < 1e-5
-    assert got["description"] is None  # not shown before staff verify it
     staff = token_for(client, engine, "responder")
     # a citizen's report is public, but not shown before staff verify it
     assert client.get(f"/incidents/{rid}", headers=staff).json()["properties"]["public"] is True
@@ -92,7 +93,8 @@ def test_nearby_report_is_linked_not_lost(client, engine):
     first = _post(client, service_code="fallen_tree", lat="16.0411", long="108.2100").json()[0]
     second = _post(client, service_code="fallen_tree", lat="16.0412", long="108.2101").json()[0]
     assert second["service_request_id"] != first["service_request_id"]
-    assert f"Linked to request {first['service_request_id']}" in second["service_notice"]
+    # Vietnamese by default
+    assert f"gộp vào phản ánh {first['service_request_id']}" in second["service_notice"]
     staff = token_for(client, engine, "responder")
     tl = client.get(f"/incidents/{first['service_request_id']}/timeline", headers=staff).json()
     assert any(e["kind"] == "linked" for e in tl)
@@ -110,7 +112,7 @@ def test_nearby_report_is_linked_not_lost(client, engine):
     ],
 )
 def test_bad_posts_use_the_error_format(client, form, needle):
-    r = client.post("/open311/v2/requests.json", data=form)
+    r = client.post("/open311/v2/requests.json?lang=en", data=form)
     assert r.status_code == 400
     body = r.json()
     assert isinstance(body, list) and body[0]["code"] == 400 and needle in body[0]["description"]

@@ -47,7 +47,9 @@ COLUMNS = (
     "id, category, subcategory, severity, status, close_reason, title, description, address, "
     "ward, reporter_name, reporter_email, reporter_phone, reporter_device, media_url, public, "
     "assigned_units, channel, token, linked_to, cap_published_at, cap_expires_at, sla_due, "
-    "created_at, updated_at, version, ST_AsGeoJSON(geom, 7) AS geometry"
+    "created_at, updated_at, version, ST_AsGeoJSON(geom, 7) AS geometry, "
+    "(SELECT count(*) FROM incident_supporter s WHERE s.incident_id = incident.id)::int "
+    "AS supporters"
 )
 
 
@@ -335,13 +337,16 @@ def assign(
     return _row(conn, incident_id)
 
 
-def comment(conn: Connection, incident_id: int, body: str, *, actor: str) -> dict[str, Any]:
+def comment(
+    conn: Connection, incident_id: int, body: str, *, actor: str, public: bool = False
+) -> dict[str, Any]:
+    """A staff comment; ``public`` ones show on the reporter's tracking timeline."""
     if not body or not body.strip():
         raise InputError("comment text must not be empty")
     if len(body) > COMMENT_LIMIT:
         raise InputError(f"comment longer than {COMMENT_LIMIT} characters")
     _bump(conn, incident_id, None, "id = id", {})
-    event(conn, incident_id, actor, "comment", {"text": body.strip()})
+    event(conn, incident_id, actor, "comment", {"text": body.strip(), "public": bool(public)})
     return _row(conn, incident_id)
 
 

@@ -1,0 +1,165 @@
+"""Texts the server writes for people, in Vietnamese (the default) and English.
+
+A message is a key in :data:`MESSAGES` with ``str.format`` parameters; :func:`t` renders
+it in one language, :func:`both` in both (for texts that are stored, e.g. an incident
+title a sensor rule writes). :func:`pick` chooses the language from a ``lang`` parameter
+or an ``Accept-Language`` header. Times meant for people are Đà Nẵng time with its offset
+(:func:`local_iso`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+LANGS = ("vi", "en")
+DEFAULT = "vi"
+VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no DST in Viet Nam
+
+MESSAGES: dict[str, dict[str, str]] = {
+    # Open311 / incident statuses as a citizen reads them
+    "status.reported": {"vi": "Đã tiếp nhận, chờ xác minh", "en": "Received, awaiting review"},
+    "status.verified": {"vi": "Đã xác minh", "en": "Verified"},
+    "status.dispatched": {"vi": "Đã điều lực lượng", "en": "Crew dispatched"},
+    "status.en_route": {"vi": "Lực lượng đang đến", "en": "Crew on the way"},
+    "status.on_scene": {"vi": "Đang xử lý tại hiện trường", "en": "Being handled on site"},
+    "status.resolved": {"vi": "Đã xử lý xong", "en": "Resolved"},
+    "status.closed": {"vi": "Đã đóng", "en": "Closed"},
+    "close.resolved": {"vi": "đã xử lý", "en": "resolved"},
+    "close.duplicate": {"vi": "trùng với phản ánh khác", "en": "duplicate of another report"},
+    "close.false_alarm": {"vi": "không đúng sự thật", "en": "false alarm"},
+    "close.not_responsible": {"vi": "không thuộc thẩm quyền", "en": "not our responsibility"},
+    "close.unable": {"vi": "không thể xử lý", "en": "could not be handled"},
+    "timeline.created": {"vi": "Đã tiếp nhận phản ánh", "en": "Report received"},
+    "timeline.status": {"vi": "Trạng thái: {label}", "en": "Status: {label}"},
+    "timeline.linked": {
+        "vi": "Đã gộp vào phản ánh {parent} đang được xử lý",
+        "en": "Merged into report {parent}, already being handled",
+    },
+    "open311.received": {
+        "vi": "Đã tiếp nhận. Thời gian xử lý dự kiến {hours:g} giờ.",
+        "en": "Received. Expected handling within {hours:g} h.",
+    },
+    "open311.linked": {
+        "vi": " Đã gộp vào phản ánh {parent} đang được xử lý.",
+        "en": " Linked to request {parent}, already being handled.",
+    },
+    "open311.service_description": {
+        "vi": "{name}: thời gian xử lý dự kiến {hours:g} giờ",
+        "en": "{name}: expected handling within {hours:g} h",
+    },
+    # Open311 errors a citizen may see
+    "err.format": {
+        "vi": "định dạng {fmt!r} không được hỗ trợ; dùng json hoặc xml",
+        "en": "format {fmt!r} not supported; use json or xml",
+    },
+    "err.rate": {
+        "vi": "gửi quá nhiều phản ánh; vui lòng thử lại sau một phút",
+        "en": "too many reports from this client; try again in a minute",
+    },
+    "err.too_large": {
+        "vi": "nội dung gửi quá lớn (tối đa {limit})",
+        "en": "the request body is too large (at most {limit})",
+    },
+    "err.body": {"vi": "không đọc được nội dung gửi: {detail}",
+                 "en": "cannot read the request body: {detail}"},
+    "err.required": {"vi": "thiếu {field}", "en": "{field} is required"},
+    "err.service_code": {"vi": "không có loại phản ánh {code!r}",
+                         "en": "service_code {code!r} not found"},
+    "err.latlong": {"vi": "lat và long phải đều là số",
+                    "en": "lat and long must both be numbers"},
+    "err.range": {"vi": "lat/long nằm ngoài phạm vi", "en": "lat/long out of range"},
+    "err.address": {"vi": "không tìm thấy địa chỉ {address!r}; hãy gửi lat và long",
+                    "en": "address {address!r} not found; send lat and long"},
+    "err.location": {"vi": "cần vị trí: lat và long, hoặc address_string",
+                     "en": "a location is required: lat and long, or address_string"},
+    "err.email": {"vi": "email không hợp lệ", "en": "email is not a valid address"},
+    "err.phone": {"vi": "số điện thoại không hợp lệ", "en": "phone is not a valid number"},
+    "err.too_long": {"vi": "{field} dài quá {limit} ký tự",
+                     "en": "{field} is longer than {limit} characters"},
+    "err.attr_required": {"vi": "cần attribute[{code}] cho {service}",
+                          "en": "attribute[{code}] is required for {service}"},
+    "err.attr_values": {"vi": "attribute[{code}] phải là một trong {values}",
+                        "en": "attribute[{code}] must be one of {values}"},
+    "err.media_count": {"vi": "tối đa {limit} ảnh", "en": "at most {limit} photos"},
+    "err.media_type": {
+        "vi": "ảnh {name!r} phải là JPEG, PNG hoặc WebP",
+        "en": "photo {name!r} must be a JPEG, PNG or WebP image",
+    },
+    "err.media_size": {"vi": "ảnh {name!r} lớn quá {limit}",
+                       "en": "photo {name!r} is larger than {limit}"},
+    "err.media_broken": {"vi": "không đọc được ảnh {name!r}",
+                         "en": "photo {name!r} cannot be read"},
+    "err.media_url": {"vi": "media_url phải là địa chỉ http(s)",
+                      "en": "media_url must be an http(s) URL"},
+    "err.request_not_found": {"vi": "không tìm thấy phản ánh {id!r}",
+                              "en": "service request {id!r} not found"},
+    "err.token_not_found": {"vi": "không tìm thấy mã theo dõi", "en": "token not found"},
+    "err.media_not_found": {"vi": "không tìm thấy ảnh", "en": "photo not found"},
+    "err.radius": {"vi": "radius phải từ 1 đến 200 m", "en": "radius must be 1 to 200 m"},
+    "err.not_open": {"vi": "phản ánh {id} đã đóng", "en": "service request {id} is closed"},
+    "err.ids": {"vi": "service_request_id phải là danh sách số, cách nhau bởi dấu phẩy",
+                "en": "service_request_id must be a comma list of ids"},
+    "err.date": {"vi": "{field} phải là ngày giờ W3C", "en": "{field} must be a W3C date-time"},
+    "err.status": {"vi": "status phải là open, closed hoặc cả hai",
+                   "en": "status must be open, closed or both"},
+    "err.jurisdiction": {"vi": "jurisdiction_id {id!r} không phục vụ ở đây",
+                         "en": "jurisdiction_id {id!r} not served here"},
+    # warnings
+    "warning.headline": {"vi": "{event}: {place}", "en": "{event} at {place}"},
+}
+
+
+def pick(lang: str | None = None, accept_language: str | None = None) -> str:
+    """The language to answer in: an explicit ``lang`` (``vi``, ``en``, ``en-US``…) if
+    known, else the first known one in ``Accept-Language`` by q-value, else Vietnamese."""
+    if lang:
+        base = lang.strip().lower()[:2]
+        if base in LANGS:
+            return base
+    if accept_language:
+        ranked: list[tuple[float, int, str]] = []
+        for i, part in enumerate(accept_language.split(",")[:20]):
+            tag, _, q = part.strip().partition(";")
+            weight = 1.0
+            if q.strip().startswith("q="):
+                try:
+                    weight = float(q.strip()[2:])
+                except ValueError:
+                    weight = 0.0
+            base = tag.strip().lower()[:2]
+            if base in LANGS and weight > 0:
+                ranked.append((-weight, i, base))
+        if ranked:
+            return min(ranked)[2]
+    return DEFAULT
+
+
+def t(key: str, lang: str = DEFAULT, **params: Any) -> str:
+    """The message ``key`` in ``lang`` (Vietnamese when that language is missing)."""
+    entry = MESSAGES[key]
+    return (entry.get(lang) or entry[DEFAULT]).format(**params)
+
+
+def both(key: str, **params: Any) -> dict[str, str]:
+    """The message in every language: ``{"vi": …, "en": …}`` (to store)."""
+    return {lang: t(key, lang, **params) for lang in LANGS}
+
+
+def choose(texts: dict[str, Any] | None, lang: str, fallback: str | None = None) -> str | None:
+    """One language out of stored ``{"vi": …, "en": …}`` texts, else the other, else
+    ``fallback``."""
+    if texts:
+        for candidate in (lang, DEFAULT, *LANGS):
+            if texts.get(candidate):
+                return str(texts[candidate])
+    return fallback
+
+
+def local_iso(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in Đà Nẵng time with its offset (``…+07:00``), seconds precision."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(VN_TZ).replace(microsecond=0).isoformat()
