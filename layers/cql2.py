@@ -237,14 +237,34 @@ class _Compiler:
             fn = {"casei": func.lower, "lower": func.lower, "upper": func.upper,
                   "accenti": func.unaccent}[name]
             return Typed(fn(args[0].sql), "string")
-        if name in ("mod", "div"):
+        if name in ("mod", "div", "power"):
             if len(args) != 2 or any(a.kind != "number" for a in args):
                 raise InvalidFilter(f"{name}() takes two numbers")
+            if name == "power":
+                return self._power(*args)
             if name == "mod":
                 return Typed(func.mod(args[0].sql, func.nullif(args[1].sql, 0)), "number")
             return Typed(func.div(args[0].sql, func.nullif(args[1].sql, 0)), "number")
         raise InvalidFilter(f"unsupported function {node.name!r} "
                             "(supported: CASEI, ACCENTI, LOWER, UPPER)")
+
+    def _power(self, a: Typed, b: Typed) -> Typed:
+        """``a ^ b`` as float8. What has no real finite value (0 ^ -1, (-8) ^ 0.5, an
+        overflow) is NULL, so it matches nothing instead of failing the query."""
+        if a.is_literal and b.is_literal:
+            try:
+                v = float(a.literal) ** float(b.literal)
+            except (OverflowError, ZeroDivisionError):
+                v = math.nan
+            if isinstance(v, complex) or not math.isfinite(v):
+                return Typed(sa.null(), "number")
+            return Typed(sa.literal(v, sa.Float()), "number", v, True)
+        base, exp = sa.cast(a.sql, sa.Float()), sa.cast(b.sql, sa.Float())
+        return Typed(sa.case(
+            (base == 0, sa.case((exp > 0, 0.0), else_=sa.null())),
+            (sa.and_(base < 0, exp != func.trunc(exp)), sa.null()),
+            (func.abs(exp * func.ln(func.abs(base))) > 700, sa.null()),
+            else_=func.power(base, exp)), "number")
 
     # predicates
     def _coerce(self, a: Typed, b: Typed, what: str) -> tuple[Typed, Typed]:

@@ -103,7 +103,8 @@ interval: _INTERVAL "(" expr "," expr ")"
 
 ?expr: sum
 ?sum: product | sum ADD_OP product -> arith
-?product: unary | product MUL_OP unary -> arith
+?product: power | product MUL_OP power -> arith
+?power: unary | unary POW_OP unary -> arith
 ?unary: "-" unary -> neg
       | atom
 ?atom: attribute
@@ -127,7 +128,8 @@ attribute: IDENT | DQ_IDENT
 
 COMP_OP: "<>" | "<=" | ">=" | "=" | "<" | ">"
 ADD_OP: "+" | "-"
-MUL_OP: "*" | "/" | "%"
+MUL_OP: "*" | "/" | "%" | /div\b/i
+POW_OP: "^"
 SPATIAL_FN.3: /S_(INTERSECTS|DISJOINT|CONTAINS|WITHIN|TOUCHES|CROSSES|OVERLAPS|EQUALS)\b/i
 TEMPORAL_FN.3: /T_(AFTER|BEFORE|CONTAINS|DISJOINT|DURING|EQUALS|FINISHEDBY|FINISHES)\b/i
     | /T_(INTERSECTS|MEETS|METBY|OVERLAPPEDBY|OVERLAPS|STARTEDBY|STARTS)\b/i
@@ -238,8 +240,9 @@ class _ToAst(WKTTransformer):
         return TInterval(_interval_end(start), _interval_end(end))
 
     def arith(self, lhs: Any, op: Any, rhs: Any) -> Any:
-        if str(op) == "%":
-            return ast.Function("mod", [lhs, rhs])
+        name = {"%": "mod", "div": "div", "^": "power"}.get(str(op).lower())
+        if name:
+            return ast.Function(name, [lhs, rhs])
         return ARITHMETIC[str(op)](lhs, rhs)
 
     def neg(self, value: Any) -> Any:
@@ -386,7 +389,7 @@ def parse_json(raw: str | bytes | dict[str, Any]) -> Any:
 
 _JSON_OPS = {
     "and", "or", "not", "like", "between", "in", "isNull", "casei", "accenti",
-    *COMPARISON, *ARITHMETIC, "%", "div", *SPATIAL,
+    *COMPARISON, *ARITHMETIC, "%", "div", "^", *SPATIAL,
     *(f"t_{t}" for t in TEMPORAL),
     "a_equals", "a_contains", "a_containedby", "a_overlaps",
 }
@@ -479,9 +482,9 @@ def _json_op(op: str, a: list[Any]) -> Any:  # noqa: C901
     if op in ARITHMETIC:
         need(2)
         return ARITHMETIC[op](a[0], a[1])
-    if op in ("%", "div"):
+    if op in ("%", "div", "^"):
         need(2)
-        return ast.Function("mod" if op == "%" else "div", [a[0], a[1]])
+        return ast.Function({"%": "mod", "div": "div", "^": "power"}[op], [a[0], a[1]])
     if op in SPATIAL:
         need(2)
         return SPATIAL[op](a[0], a[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import orjson
 import pytest
@@ -257,3 +258,19 @@ def test_temporal_functions(catalog, engine, fx, flt, names):
             .where(func.ST_Intersects(lc.geom, env), compile_filter(layer, flt)))
     with engine.connect() as conn:
         assert set(conn.execute(stmt).scalars()) == names
+
+
+def test_power_and_integer_division(catalog, engine, fx):
+    """CQL2 arithmetic `^` and `div` (text and JSON); powers without a real finite value
+    match nothing instead of failing."""
+    b = catalog.get("buildings")
+    assert count(engine, b, "levels ^ 2 > 400") == count(engine, b, "levels > 20") > 0
+    assert count(engine, b, "levels DIV 2 = 3") == count(engine, b, "levels IN (6, 7)") == 2
+    assert count(engine, b, "2 ^ levels = 8") == count(engine, b, "levels = 3") == 1
+    doc = {"op": ">", "args": [{"op": "^", "args": [{"property": "levels"}, 2]}, 400]}
+    assert count(engine, b, json.dumps(doc), "cql2-json") == count(engine, b, "levels > 20")
+    doc = {"op": "=", "args": [{"op": "div", "args": [{"property": "levels"}, 2]}, 3]}
+    assert count(engine, b, json.dumps(doc), "cql2-json") == 2
+    for never in ("10 ^ 5000 > levels", "(0 - 8) ^ 0.5 > levels", "0 ^ (0 - 1) > levels",
+                  "(levels - 100) ^ 0.5 > 1", "levels ^ 100000 > 1", "(levels - levels) ^ -1 > 1"):
+        assert count(engine, b, never) == 0, never
