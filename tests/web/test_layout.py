@@ -4,9 +4,11 @@ screen, touch targets of 44 px on phones, and the panels' collapse controls work
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -36,6 +38,9 @@ MEASURE = """() => {
     .filter((e) => !e.classList.contains("menu")).map(box);
   const panels = Array.from(document.querySelectorAll(".panel, [data-panel]"))
     .filter(shown).map(box);
+  const floating = "body > [data-float], body > .citizen-actions";
+  const floats = Array.from(document.querySelectorAll(floating))
+    .filter(shown).map(box);
   const dock = document.querySelector("#dock");
   const phone = dock && shown(dock) && getComputedStyle(dock).flexDirection === "column";
   const sheet = phone ? box(dock) : null;
@@ -55,7 +60,7 @@ MEASURE = """() => {
     if (map && e && map.contains(e)) onMap += 1;
   }
   const search = document.querySelector("#search-input");
-  return { bar: box(bar), barKids, panels, sheet, targets, mapShare: onMap / n,
+  return { bar: box(bar), barKids, panels, sheet, floats, targets, mapShare: onMap / n,
            search: search && shown(search) ? box(search) : null };
 }"""
 
@@ -77,6 +82,9 @@ def check_layout(v: Visit, size: str, has_map: bool = True) -> dict[str, Any]:
         assert overlap(a, bar) < 1, f"{a['id']} under the top bar: {a}, {bar}"
         for b in m["panels"][i + 1:] if not m["sheet"] or a is not m["sheet"] else []:
             assert overlap(a, b) < 1, f"panels overlap: {a} and {b}"
+    for f in m["floats"]:  # buttons floating on the map keep clear of panels and sheet
+        for a in boxes:
+            assert overlap(a, f) < 1, f"{f['id']} covers {a['id']}: {f}, {a}"
     if has_map:
         assert m["mapShare"] >= 0.5, f"the map keeps only {m['mapShare']:.0%} of the screen"
     if size == "phone":
@@ -92,7 +100,9 @@ def sized(request: pytest.FixtureRequest, browser: Any,
           live_server: str) -> Iterator[tuple[str, Visit]]:
     w, h = SIZES[request.param]
     phone = request.param == "phone"
-    ctx = browser.new_context(viewport={"width": w, "height": h}, is_mobile=phone, has_touch=phone)
+    # a device in another zone: the viewer still shows Đà Nẵng's time
+    ctx = browser.new_context(viewport={"width": w, "height": h}, is_mobile=phone, has_touch=phone,
+                              timezone_id="America/New_York")
     page = ctx.new_page()
     v = Visit(page, live_server)
     page.on("pageerror", lambda e: v.errors.append(f"page error: {e}"))
@@ -224,6 +234,11 @@ def test_ops_layout_with_every_panel_open(sized, live_server):
     if size == "phone":
         page.locator(".sheet-handle").click()
         page.locator(".sheet-tab[aria-controls=ops-panel]").click()
+    # its time as Đà Nẵng reads it, with the zone
+    body = r.json()
+    made = dt.datetime.fromisoformat(body.get("created_at") or body["properties"]["created_at"])
+    made = made.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert made.strftime("%H:%M %d/%m/%Y (GMT+7)") in item.inner_text()
     item.click()
     page.locator("#incident-panel").wait_for(state="visible")
     if size == "phone":

@@ -13,10 +13,7 @@
 
   const locale = () => (T.lang === "vi" ? "vi-VN" : "en-GB");
   const me = () => (T.auth.get() || {}).username || "";
-  function when(iso) {
-    const d = new Date(iso);
-    return Number.isNaN(d.getTime()) ? "" : d.toLocaleString(locale(), { dateStyle: "short", timeStyle: "short" });
-  }
+  const when = (iso) => T.time(iso);  // Đà Nẵng time with its zone (i18n.js)
   function sorted() {
     return Array.from(byId.values()).sort((a, b) => (b.severity - a.severity) ||
       String(b.raised_at).localeCompare(String(a.raised_at)) || b.id - a.id);

@@ -373,8 +373,8 @@ Object.assign(window.TWIN_TEXTS.en, {
 
 // Times: the viewer shows every time in Đà Nẵng's zone with the zone written out, through
 // this one helper (Twin.time in twin.js):
-//   TWIN_TIME.format("2026-12-02T07:05:00Z")          → "14:05 02/12/2026 GMT+7"
-//   TWIN_TIME.format(t, { date: "short" })             → "14:05 02/12 GMT+7"
+//   TWIN_TIME.format("2026-12-02T07:05:00Z")          → "14:05 02/12/2026 (GMT+7)"
+//   TWIN_TIME.format(t, { date: "short" })             → "14:05 02/12 (GMT+7)"
 //   TWIN_TIME.format(t, { date: false, zone: false })  → "14:05" (a chart axis names the zone once)
 //   TWIN_TIME.format(t, { time: false })               → "02/12/2026"
 // value: an ISO 8601 string, a Date or epoch milliseconds; anything unreadable comes back as text.
@@ -394,9 +394,9 @@ window.TWIN_TIME = (function () {
     const d = value instanceof Date ? value : new Date(value);
     if (Number.isNaN(d.getTime())) return String(value);
     const p = parts(d), out = [];
-    if (o.time !== false) out.push(p.hour + ":" + p.minute);
+    if (o.time !== false) out.push((p.hour === "24" ? "00" : p.hour) + ":" + p.minute);
     if (o.date !== false) out.push(p.day + "/" + p.month + (o.date === "short" ? "" : "/" + p.year));
-    if (o.zone !== false && o.time !== false) out.push(p.timeZoneName || "GMT+7");
+    if (o.zone !== false && o.time !== false) out.push("(" + (p.timeZoneName || "GMT+7") + ")");
     return out.join(" ");
   }
   return { zone: ZONE, format, parts, label: () => parts(new Date()).timeZoneName || "GMT+7" };

@@ -91,18 +91,7 @@
   const ON_TOP = { depthCompare: "always", depthWriteEnabled: false };
 
   // "17:00 05/12/2026 (GMT+7)": a time as Đà Nẵng reads it, whatever the device's zone
-  function when(iso) {
-    if (!iso) return "";
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return String(iso);
-    const parts = {};
-    for (const p of new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Ho_Chi_Minh", hour12: false,
-      hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit", year: "numeric" }).formatToParts(d)) {
-      parts[p.type] = p.value;
-    }
-    const hour = parts.hour === "24" ? "00" : parts.hour;
-    return `${hour}:${parts.minute} ${parts.day}/${parts.month}/${parts.year} (GMT+7)`;
-  }
+  function when(iso) { return T.time(iso); }
 
   const I = (T.incidents = {
     when,

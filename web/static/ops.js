@@ -24,11 +24,7 @@
     return c ? (T.lang === "en" ? c.name_en : c.name_vi) || code : code;
   }
   function titleOf(f) { return f.properties.title || catName(f.properties.category) || "#" + f.id; }
-  function when(iso) {
-    if (!iso) return "";
-    const d = new Date(iso);
-    return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString(locale(), { dateStyle: "short", timeStyle: "short" });
-  }
+  const when = (iso) => T.time(iso);  // Đà Nẵng time with its zone (i18n.js)
   function sorted() {
     return Array.from(byId.values()).sort((a, b) =>
       String(b.properties.created_at || "").localeCompare(String(a.properties.created_at || "")) || b.id - a.id);

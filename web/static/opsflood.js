@@ -21,7 +21,7 @@
   const isFlood = (f) => !!f && f.properties && f.properties.category === "flood";
   const locale = () => (T.lang === "vi" ? "vi-VN" : "en-GB");
   const num = (n, d) => (n === undefined || n === null ? "—" : Number(n).toLocaleString(locale(), { maximumFractionDigits: d || 0 }));
-  const when = (iso) => (iso ? new Date(iso).toLocaleString(locale(), { dateStyle: "short", timeStyle: "short" }) : "");
+  const when = (iso) => T.time(iso);  // Đà Nẵng time with its zone (i18n.js)
 
   // -- data -------------------------------------------------------------------------------
   function load(iid, fresh) {

@@ -20,7 +20,8 @@
 // and opens the sheet; `Twin.panels.show(panel)` does it from code, `Twin.panels.collapse(
 // panel, true)` folds one. Attributes: data-panel-collapsed (starts folded on wide
 // screens), data-panel="free" (left where its own CSS puts it, e.g. a modal dialog),
-// data-panel-title="…" (the tab's text when the head has none). The page header's menu
+// data-panel-title="…" (the tab's text when the head has none). A control floating at
+// the foot of the map (data-float, e.g. the citizen's report button) sits above the sheet. The page header's menu
 // button (header.html) folds page links, language and account on phones the same way.
 (function () {
   "use strict";
@@ -116,6 +117,12 @@
       T.el("div", { class: "dock-col right" }),
     ]);
     document.body.appendChild(dock);
+    // --sheet-h: how much of the screen's foot the phone's sheet takes, for controls that
+    // float above it (data-float; bottom: calc(var(--sheet-h) + 12px))
+    new ResizeObserver(() => {
+      const h = PHONE.matches && !dock.classList.contains("empty") ? dock.offsetHeight : 0;
+      document.documentElement.style.setProperty("--sheet-h", h + "px");
+    }).observe(dock);
     document.querySelectorAll(".panel, [data-panel]").forEach(adopt);
     setOpen(false);
     renderTabs();
@@ -221,7 +228,8 @@
     }
     if (prop.type === "date" || prop.type === "datetime") {
       const s = typeof v === "number" ? new Date(v > 1e11 ? v : v * 86400000).toISOString() : String(v);
-      return prop.type === "date" ? s.slice(0, 10) : s.replace("T", " ").slice(0, 19);
+      // a day stays a day; a moment reads in Đà Nẵng's time with its zone
+      return prop.type === "date" ? s.slice(0, 10) : T.time(s);
     }
     // coded values (kind, level, use, class…) read in the chosen language, code kept for CQL2
     const named = T.t("class." + v);

@@ -21,8 +21,10 @@
 
   const locale = () => (T.lang === "vi" ? "vi-VN" : "en-GB");
   const num = (v) => Number(v).toLocaleString(locale(), { maximumFractionDigits: 2 });
-  const hhmm = (d) => d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
-  const dayHhmm = (d) => d.toLocaleString(locale(), { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" });
+  // Đà Nẵng times (i18n.js): the axis and the table name the zone once, the summary in full
+  const hhmm = (d) => T.time(d, { date: false, zone: false });
+  const dayHhmm = (d) => T.time(d, { date: "short", zone: false });
+  const day = (d) => T.time(d, { time: false });
 
   function svg(tag, attrs, children) {
     const e = document.createElementNS(NS, tag);
@@ -78,11 +80,11 @@
   }
   function windowText(s, recent) {
     return recent ? T.t("chart.window24h", { step: INTERVAL.replace("min", "") })
-      : T.t("chart.windowLast", { end: dayHhmm(s.latestAt), step: INTERVAL.replace("min", "") });
+      : T.t("chart.windowLast", { end: T.time(s.latestAt, { date: "short" }), step: INTERVAL.replace("min", "") });
   }
   function summaryText(s) {
     const u = s.unit ? " " + s.unit : "";
-    return T.t("chart.summary", { last: num(s.latest) + u, time: dayHhmm(s.latestAt),
+    return T.t("chart.summary", { last: num(s.latest) + u, time: T.time(s.latestAt, { date: "short" }),
       min: num(s.min) + u, max: num(s.max) + u });
   }
 
@@ -130,7 +132,7 @@
     if (s.unit) out.push(svg("text", { x: 4, y: 9, "font-size": 9.5, fill: INK, class: "unit", text: s.unit }));
     const base = H - M.bottom;
     out.push(svg("line", { x1: M.left, x2: W - M.right, y1: base, y2: base, stroke: INK, "stroke-width": 1 }));
-    const spansDays = new Date(sc.t0).toDateString() !== new Date(sc.t1).toDateString();
+    const spansDays = day(new Date(sc.t0)) !== day(new Date(sc.t1));
     [[sc.t0, "start"], [(sc.t0 + sc.t1) / 2, "middle"], [sc.t1, "end"]].forEach(([t, anchor]) => {
       const x = M.left + ((t - sc.t0) / (sc.t1 - sc.t0)) * (W - M.left - M.right);
       const d = new Date(t);
@@ -158,7 +160,8 @@
   function table(s) {
     const u = s.unit ? ` (${s.unit})` : "";
     const head = ["chart.time", "chart.avg", "chart.min", "chart.max", "chart.count"]
-      .map((k, i) => el("th", { scope: "col", text: T.t(k) + (i > 0 && i < 4 ? u : "") }));
+      .map((k, i) => el("th", { scope: "col",
+        text: T.t(k) + (i > 0 && i < 4 ? u : "") + (i === 0 ? ` (${window.TWIN_TIME.label()})` : "") }));
     const rows = s.rows.slice().reverse().map((r) => el("tr", {}, [
       el("th", { scope: "row", text: dayHhmm(new Date(r.time)) }),
       el("td", { text: num(r.avg) }), el("td", { text: r.min !== null ? num(r.min) : "" }),
