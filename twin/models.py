@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -114,6 +114,20 @@ class AdminLineage(Base):
     share: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(Text, nullable=False)
     verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+
+class RoadRestriction(Base):
+    """A turn restriction: a sequence of road segments a drive may not take (``path``),
+    from an OSM ``type=restriction`` relation; ``geom`` is its via point."""
+
+    __tablename__ = "road_restriction"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    source_id: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    path: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), nullable=False)
+    geom = _geom("POINT", nullable=True)
 
 
 class RoadNode(Sourced, Base):

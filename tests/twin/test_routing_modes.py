@@ -109,3 +109,57 @@ def test_proposed_roads_are_not_imported(engine, tmp_path: Path) -> None:
         conn.execute(text("DELETE FROM road_segment WHERE source = 'file:roads'"))
     assert names == {"Đường residential"}
     assert sum(n for r, n in summary.skipped_reasons.items() if "not a usable road" in r) == 3
+
+
+def test_turn_restrictions_are_imported_and_never_driven(engine, core) -> None:  # noqa: ANN001
+    """The core's OSM restriction relations (no_right_turn, no_u_turn via a median) become
+    forbidden segment paths, and no drive route takes one."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT source_id, kind, path FROM road_restriction WHERE source = 'osm'")).all()
+        kinds = {k for _, k, _ in rows}
+        assert len({sid for sid, _, _ in rows}) >= 5 and {"no_right_turn", "no_u_turn"} <= kinds
+        forbidden = [list(p) for _, _, p in rows]
+        checked = 0
+        for x, y in POINTS:
+            for r in routing.nearest_by_drive(conn, x, y, "hospital", 3):
+                seq = r["segments"]
+                for path in forbidden:
+                    n = len(path)
+                    assert not any(seq[i:i + n] == path for i in range(len(seq) - n + 1)), \
+                        (x, y, path)
+                checked += 1
+    assert checked > 50
+
+
+def test_a_forbidden_turn_makes_the_route_go_round(engine, core) -> None:  # noqa: ANN001
+    """pgr_trsp with the restrictions against plain Dijkstra, from the start of each
+    no_right_turn's `from` segment to the end of its `to` segment."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT r.path, f.from_node, f.to_node, t.from_node, t.to_node, "
+            "ST_X(r.geom), ST_Y(r.geom) FROM road_restriction r "
+            "JOIN road_segment f ON f.id = r.path[1] "
+            "JOIN road_segment t ON t.id = r.path[array_length(r.path, 1)] "
+            "WHERE r.source = 'osm' AND r.kind = 'no_right_turn'")).all()
+        assert rows
+        detours = 0
+        for path, f_a, f_b, t_a, t_b, vx, vy in rows:
+            via = ({f_a, f_b} & {t_a, t_b}).pop()
+            start = f_a if f_b == via else f_b
+            end = t_b if t_a == via else t_a
+            box = (vx - 0.02, vy - 0.02, vx + 0.02, vy + 0.02)
+            edges = routing.edges_sql(box)
+            plain = [int(e) for e in conn.execute(text(
+                "SELECT edge FROM pgr_dijkstra(:e, :s, :t, true) WHERE edge <> -1 "
+                "ORDER BY path_seq"), {"e": edges, "s": start, "t": end}).scalars()]
+            got = conn.execute(text(
+                "SELECT edge, agg_cost FROM pgr_trsp(:e, :r, :s, :t, true) ORDER BY path_seq"),
+                {"e": edges, "r": routing.restrictions_sql(box), "s": start, "t": end}).all()
+            turned = [int(e) for e, _ in got if e != -1]
+            total = max(float(a) for _, a in got)
+            if plain == list(path):  # the shortest way is the forbidden turn itself
+                # a detour, or (no other way there) only at the forbidden-turn penalty
+                assert turned != plain or total >= routing.TURN_PENALTY, (path, total)
+                detours += turned != plain
+    assert detours > 0

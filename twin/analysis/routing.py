@@ -50,6 +50,24 @@ def edges_sql(bbox: tuple[float, float, float, float], closed: list[int] | None 
     return sql
 
 
+#: seconds added by pgr_trsp for taking a forbidden turn: no real route costs this much
+TURN_PENALTY = 1e7
+_RESTRICTIONS = ("SELECT id, {penalty}::float8 AS cost, path FROM road_restriction "
+                 "WHERE geom && ST_MakeEnvelope({:.6f}, {:.6f}, {:.6f}, {:.6f}, 4326)")
+
+
+def restrictions_sql(bbox: tuple[float, float, float, float]) -> str:
+    """The turn restrictions pgr_trsp reads, limited to a box (numbers we computed)."""
+    return _RESTRICTIONS.format(*bbox, penalty=TURN_PENALTY)
+
+
+def has_restrictions(conn: Connection, bbox: tuple[float, float, float, float]) -> bool:
+    return bool(conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM road_restriction "
+        "WHERE geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326))"),
+        dict(zip(("w", "s", "e", "n"), bbox, strict=True))).scalar_one())
+
+
 def nearest_node(
     conn: Connection, lon: float, lat: float, prefer: int | None = None, car: bool = True
 ) -> tuple[int, float]:
@@ -131,18 +149,29 @@ def nearest_by_drive(
     margin = 0.02  # ~2 km: room for detours around rivers
     bbox = (min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin)
     targets = sorted({c["node"] for c in cands})
+    restricted = mode == "drive" and has_restrictions(conn, bbox)
+    solver = ("pgr_trsp(:edges, :restrictions, :start, CAST(:targets AS bigint[]), "
+              "directed => true)" if restricted else
+              "pgr_dijkstra(:edges, :start, CAST(:targets AS bigint[]), directed => true)")
     rows = conn.execute(
         text(
             "SELECT p.end_vid, p.path_seq, p.edge, p.agg_cost, s.length_m, "
             "ST_AsGeoJSON(CASE WHEN p.node = s.from_node THEN s.geom ELSE ST_Reverse(s.geom) "
-            "END, 6) AS g FROM pgr_dijkstra(:edges, :start, CAST(:targets AS bigint[]), "
-            "directed => true) p LEFT JOIN road_segment s ON s.id = p.edge ORDER BY p.end_vid, "
-            "p.path_seq"
+            f"END, 6) AS g FROM {solver} p LEFT JOIN road_segment s ON s.id = p.edge "
+            "ORDER BY p.end_vid, p.path_seq"
         ),
-        {"edges": edges_sql(bbox, closed, mode), "start": start, "targets": targets},
+        {"edges": edges_sql(bbox, closed, mode), "start": start, "targets": targets,
+         "restrictions": restrictions_sql(bbox)},
     )
     paths: dict[int, dict[str, Any]] = {}
+    banned: set[int] = set()
     for end_vid, _seq, edge, agg, length_m, g in rows:
+        if int(end_vid) in banned:
+            continue
+        if agg is not None and float(agg) >= TURN_PENALTY:
+            banned.add(int(end_vid))  # only reachable through a forbidden turn
+            paths.pop(int(end_vid), None)
+            continue
         p = paths.setdefault(int(end_vid), {"drive_s": 0.0, "route_m": 0.0, "coords": [],
                                             "segments": []})
         p["drive_s"] = float(agg)

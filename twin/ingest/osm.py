@@ -32,6 +32,7 @@ from twin.ingest.common import (
     to_multipolygon,
     write_rows,
 )
+from twin.ingest.restrictions import Restriction, write_restrictions
 from twin.ingest.roads import RoadLine, write_roads
 from twin.ingest.summary import Summary
 from twin.progress import Reporter
@@ -39,7 +40,7 @@ from twin.progress import Reporter
 SOURCE = "osm"
 KEYS = (
     "highway", "building", "amenity", "healthcare", "emergency", "power",
-    "natural", "waterway", "landuse", "leisure", "office",
+    "natural", "waterway", "landuse", "leisure", "office", "restriction",
 )
 POWER_NODE_KINDS = {
     "substation": "substation", "transformer": "transformer", "pole": "pole",
@@ -86,6 +87,7 @@ class _Read:
     #: multipolygon relations we would keep (id → target table), and those assembled
     mp_relations: dict[int, str] = field(default_factory=dict)
     area_relations: set[int] = field(default_factory=set)
+    restrictions: list[Restriction] = field(default_factory=list)
     wkb: Any = None  # an osmium.geom.WKBFactory
 
 
@@ -134,6 +136,7 @@ def import_osm(conn: Connection, path: Path, *, reporter: Reporter,
     write_roads(
         conn, data.roads, source=SOURCE, node_id=lambda ref: f"node/{ref}", summary=summary
     )
+    write_restrictions(conn, data.restrictions, source=SOURCE, summary=summary)
     reporter.advance(task)
     write_rows(
         conn, "building",
@@ -346,8 +349,27 @@ def _way(way: Any, data: _Read, summary: Summary) -> None:
         data.objects += 1
 
 
+def _restriction(rel: Any, tags: dict[str, str], data: _Read) -> None:
+    kind = tags.get("restriction") or tags.get("restriction:motorcar") or ""
+    if not kind.startswith(("no_", "only_")):
+        return
+    roles: dict[str, list[tuple[str, int]]] = {}
+    for m in rel.members:
+        roles.setdefault(m.role, []).append((m.type, int(m.ref)))
+    frm, to, via = roles.get("from", []), roles.get("to", []), roles.get("via", [])
+    if len(frm) != 1 or len(to) != 1 or len(via) != 1 or frm[0][0] != "w" or to[0][0] != "w":
+        return
+    vtype, vref = via[0]
+    data.restrictions.append(Restriction(
+        int(rel.id), kind, frm[0][1], to[0][1], vref if vtype == "n" else None,
+        vref if vtype == "w" else None))
+
+
 def _relation(rel: Any, data: _Read) -> None:
     tags = dict(rel.tags)
+    if tags.get("type") == "restriction":
+        _restriction(rel, tags, data)
+        return
     if tags.get("type") not in ("multipolygon", "boundary") or tags.get("building") == "no":
         return
     if "building" in tags:
