@@ -8,6 +8,7 @@ ids, so a client that reconnects with ``Last-Event-ID`` is replayed what it miss
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import logging
 import threading
@@ -115,6 +116,7 @@ class LiveHub:
         self.settings, self.engine, self.loop = settings, engine, loop
         self.clients: set[Client] = set()
         self.public_ids: set[int] | None = None  # incidents the public has been shown
+        self.warnings: dict[int, Any] | None = None  # current CAP warnings → expiry
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._listen, name="twin-live", daemon=True)
@@ -130,9 +132,25 @@ class LiveHub:
         """A comment line to every client now and then: keeps proxies from closing idle
         streams and lets a stream notice its client has gone (the write fails)."""
         beat = b": keep-alive\n\n"
+        step = min(1.0, every_s)  # warnings that expire are announced within a second
+        waited = 0.0
         while not self._stop.is_set():
-            await asyncio.sleep(every_s)
-            self._fan_out_bytes(beat)
+            await asyncio.sleep(step)
+            self._expire_warnings()
+            waited += step
+            if waited >= every_s:
+                waited = 0.0
+                self._fan_out_bytes(beat)
+
+    def _expire_warnings(self) -> None:
+        """``event: warning`` (removed) to everyone for warnings whose time is up."""
+        if not self.warnings:
+            return
+        now = datetime.datetime.now(datetime.UTC)
+        for iid, expires in list(self.warnings.items()):
+            if expires is None or expires <= now:
+                self.warnings.pop(iid, None)
+                self._fan_out_bytes(sse(None, "warning", {"kind": "removed", "id": iid}).encode())
 
     # -- the listener thread ------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Any]:
@@ -238,11 +256,18 @@ class LiveHub:
                 self.public_ids = {
                     r[0] for r in conn.execute(text("SELECT id FROM incident_public"))
                 }
+            if self.warnings is None:
+                self.warnings = {int(r[0]): r[1] for r in conn.execute(text(
+                    "SELECT id, cap_expires_at FROM incident WHERE cap_published_at IS NOT NULL "
+                    "AND cap_expires_at > now() AND status <> 'closed'"))}
             for m in msgs:
                 try:
                     row = store.get(conn, int(m["incident"]))
                 except Exception:  # noqa: BLE001 - deleted meanwhile: nothing to show
                     continue
+                warning = self._warning_change(m["kind"], row)
+                if warning is not None:
+                    out.append((warning, warning))
                 eid = int(m["event"])
                 staff_msg = sse(
                     eid,
@@ -262,6 +287,23 @@ class LiveHub:
                     public_msg = sse(eid, "incident", {"kind": "removed", "id": row["id"]})
                 out.append((staff_msg, public_msg))
         return out
+
+    def _warning_change(self, kind: str, row: dict[str, Any]) -> str | None:
+        """``event: warning`` for everyone (the public too) when a CAP warning is published
+        or cancelled, or its incident closes; pages then refetch /warnings.json."""
+        assert self.warnings is not None
+        iid = row["id"]
+        expires = row.get("cap_expires_at")
+        if kind == "published":
+            if expires is None or row["status"] == "closed" or (
+                    expires <= datetime.datetime.now(datetime.UTC)):
+                return None  # replayed after it ended
+            self.warnings[iid] = expires
+            return sse(None, "warning", {"kind": "published", "id": iid})
+        if iid in self.warnings and (kind == "unpublished" or row["status"] == "closed"):
+            self.warnings.pop(iid, None)
+            return sse(None, "warning", {"kind": "removed", "id": iid})
+        return None
 
     async def _deliver(self, msgs: list[dict[str, Any]]) -> None:
         self._fan_out(await asyncio.to_thread(self.render, msgs))

@@ -7,9 +7,11 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from server.deps import ConnDep, StaffDep
+from twin import i18n
 from twin.errors import NotFound
 from twin.incidents import cap, store
 
@@ -35,6 +37,25 @@ def publish(incident_id: int, body: PublishIn, conn: ConnDep, who: StaffDep) -> 
         "cap": f"/warnings/{row['id']}.cap",
         "expires": row["cap_expires_at"].isoformat(),
     }
+
+
+@router.delete("/incidents/{incident_id}/publish")
+def unpublish(incident_id: int, conn: ConnDep, who: StaffDep) -> dict[str, Any]:
+    """Cancel an incident's public warning (it expires now)."""
+    with conn.begin():
+        row = cap.unpublish(conn, incident_id, actor=who.username or "staff")
+    return {"id": row["id"], "expires": row["cap_expires_at"].isoformat()}
+
+
+@router.get("/warnings.json")
+def warnings_json(request: Request, conn: ConnDep, lang: str | None = None) -> JSONResponse:
+    """Current warnings as GeoJSON: each alert's area polygon with its CAP severity,
+    urgency, certainty and texts in ``lang`` (vi or en; else Accept-Language), times in
+    Đà Nẵng time (+07:00)."""
+    chosen = i18n.pick(lang, request.headers.get("accept-language"))
+    return JSONResponse(cap.features(conn, chosen),
+                        headers={"Cache-Control": "public, max-age=15",
+                                 "Content-Language": chosen, "Vary": "Accept-Language"})
 
 
 @router.get("/warnings.cap")

@@ -171,3 +171,71 @@ def current(conn: Connection) -> list[dict[str, Any]]:
 
 def to_bytes(el: ET.Element) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(el, encoding="utf-8")
+
+
+def unpublish(conn: Connection, incident_id: int, *, actor: str) -> dict[str, Any]:
+    """Cancel a current warning (it expires now)."""
+    row = store.get(conn, incident_id)
+    if row["cap_published_at"] is None or row["cap_expires_at"] is None:
+        raise Conflict(f"incident {incident_id} has no current warning")
+    conn.execute(
+        text("UPDATE incident SET cap_expires_at = LEAST(cap_expires_at, now()), "
+             "version = version + 1, updated_at = now() WHERE id = :id"),
+        {"id": incident_id},
+    )
+    store.event(conn, incident_id, actor, "unpublished", {})
+    return store.get(conn, incident_id)
+
+
+def _area_geojson(conn: Connection, incident_id: int) -> dict[str, Any]:
+    """The alert area as a GeoJSON polygon: the incident's own area, or 500 m around it."""
+    import json
+
+    return dict(json.loads(conn.execute(
+        text(
+            "SELECT ST_AsGeoJSON(CASE WHEN GeometryType(geom) IN ('POLYGON', 'MULTIPOLYGON') "
+            "THEN geom ELSE ST_Buffer(geom::geography, 500, 8)::geometry END, 6) "
+            "FROM incident WHERE id = :id"
+        ),
+        {"id": incident_id},
+    ).scalar_one()))
+
+
+def features(conn: Connection, lang: str = "vi") -> dict[str, Any]:
+    """Current alerts as a GeoJSON FeatureCollection for the public pages, texts in
+    ``lang`` (the other language when one is missing), times in Đà Nẵng time."""
+    from twin.i18n import local_iso, t
+
+    out = []
+    for row in current(conn):
+        cat = BY_CODE[row["category"]]
+        texts = _texts(conn, row["id"])
+        name = cat.name_vi if lang == "vi" else cat.name_en
+        place = row.get("address") or row.get("ward") or "Đà Nẵng"
+        other = "en" if lang == "vi" else "vi"
+        headline = (texts.get(f"headline_{lang}") or texts.get(f"headline_{other}")
+                    or t("warning.headline", lang, event=name, place=place))
+        instruction = texts.get(f"instruction_{lang}") or texts.get(f"instruction_{other}")
+        out.append({
+            "type": "Feature",
+            "id": row["id"],
+            "geometry": _area_geojson(conn, row["id"]),
+            "properties": {
+                "id": row["id"],
+                "identifier": f"danang-twin-incident-{row['id']}-v{row['version']}",
+                "severity": CAP_SEVERITY.get(row["severity"], "Unknown"),
+                "urgency": CAP_URGENCY.get(row["severity"], "Unknown"),
+                "certainty": cap_certainty(row["status"]),
+                "event": name,
+                "category": row["category"],
+                "headline": headline,
+                "description": row["title"],
+                "instruction": instruction,
+                "area_desc": place,
+                "sent": local_iso(row["cap_published_at"]),
+                "expires": local_iso(row["cap_expires_at"]),
+                "lang": lang,
+                "cap": f"/warnings/{row['id']}.cap",
+            },
+        })
+    return {"type": "FeatureCollection", "features": out}
