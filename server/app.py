@@ -57,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outermost last: a request id first, then bounded bodies and no NUL characters
     app.add_middleware(InputGuard)
     app.add_middleware(RequestContext)
+    from server import metrics
+
+    metrics.install(app)  # outermost: counts every answer, errors included
     openapi.install(app)
     app.include_router(health.router)
     for extra in _routers():
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _routers() -> list[APIRouter]:
     """One router per API family; the viewer last (its ``/`` yields to the landing page)."""
+    from server import metrics
     from server.routes import (
         admin,
         alarms,
@@ -86,5 +90,5 @@ def _routers() -> list[APIRouter]:
     )
 
     families = (auth, features, tiles, search, area, incidents, open311, warnings, live,
-                analysis, raster, scenarios, sta, alarms, admin, viewer)
+                analysis, raster, scenarios, sta, alarms, admin, metrics, viewer)
     return [m.router for m in families]

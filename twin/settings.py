@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     environment: str = Field(
         default="production", description="Only an explicit 'development' accepts a weak "
         "TWIN_SECRET_KEY.")
+    metrics_token: str | None = Field(
+        default=None, description="A bearer token a Prometheus scraper sends for /metrics "
+        "(staff tokens work too).")
     layers_file: Path = Field(default=PROJECT_ROOT / "data" / "layers.yaml")
     tile_cache_mb: int = Field(default=256, description="In-process tile cache size.")
     mqtt_url: str = "mqtt://127.0.0.1:18830"
