@@ -105,6 +105,54 @@ MESSAGES: dict[str, dict[str, str]] = {
                    "en": "status must be open, closed or both"},
     "err.jurisdiction": {"vi": "jurisdiction_id {id!r} không phục vụ ở đây",
                          "en": "jurisdiction_id {id!r} not served here"},
+    # sensor rules (incidents opened by an alarm)
+    "rule.above": {"vi": "{where}: {v:g} {unit} trên ngưỡng {x:g} {unit}{held}",
+                   "en": "{where}: {v:g} {unit} above {x:g} {unit}{held}"},
+    "rule.below": {"vi": "{where}: {v:g} {unit} dưới ngưỡng {x:g} {unit}{held}",
+                   "en": "{where}: {v:g} {unit} below {x:g} {unit}{held}"},
+    "rule.held": {"vi": " trong {minutes} phút", "en": " for {minutes} min"},
+    "rule.rate": {"vi": "{where}: thay đổi {rate:+.3g} {unit}/giờ (giới hạn {x:+g} {unit}/giờ)",
+                  "en": "{where}: changing {rate:+.3g} {unit}/h (limit {x:+g} {unit}/h)"},
+    "rule.no_signal": {"vi": "{where}: không có số liệu trong {minutes} phút (lần cuối: {since})",
+                       "en": "{where}: no reading for {minutes} min (last: {since})"},
+    "rule.never": {"vi": "chưa bao giờ", "en": "never"},
+    "rule.raised": {"vi": "Mở từ cảnh báo cảm biến {alarm}: {message}",
+                    "en": "Raised by sensor alarm {alarm}: {message}"},
+    "rule.again": {"vi": "Cảnh báo cảm biến {alarm}: {message}",
+                   "en": "Sensor alarm {alarm}: {message}"},
+    # what-if scenarios
+    "flood.sea_default": {
+        "vi": "nguồn mặc định: biển (các ô ≤ {level:g} m chạm mép DEM); bản thân biển không "
+              "tính là ngập",
+        "en": "default source: the sea (cells ≤ {level:g} m touching the DEM's edge); "
+              "the sea itself is not counted as flooded",
+    },
+    "flood.dry_seeds": {"vi": "{n} điểm nguồn cao hơn mực nước, không gây ngập",
+                        "en": "{n} seed point(s) lie above the water level and flood nothing"},
+    "flood.no_sea": {"vi": "DEM này không có biển: ngập từ các ô thấp nhất ({lowest:g} m)",
+                     "en": "no sea on this DEM: flooding from its lowest cells ({lowest:g} m)"},
+    "outage.not_connected": {"vi": "phần tử hỏng không nối với mạng lưới",
+                             "en": "the faulty element is not connected to the network"},
+    "outage.radial": {
+        "vi": "vận hành hình tia: mỗi phần được cấp theo đường ngắn nhất từ nguồn; đoạn sau chỗ "
+              "hỏng được cô lập tại các thiết bị đóng cắt đầu tiên, phần phía sau bị mất "
+              "nguồn cho đến khi được cấp từ phía khác",
+        "en": "radial operation: each part is fed along its shortest path from a source; the "
+              "section below the fault is isolated at the first switches, what lies beyond "
+              "them is cut off until fed from another side",
+    },
+    "outage.no_sources": {
+        "vi": "mạng {network} không có nút nguồn: chỉ tính đoạn bị cô lập",
+        "en": "the {network} network has no source nodes: only the isolated section is counted",
+    },
+    "outage.power.operate": {"vi": "cắt thiết bị đóng cắt {labels}",
+                             "en": "open switches {labels}"},
+    "outage.water.operate": {"vi": "đóng van {labels}", "en": "close valves {labels}"},
+    "outage.power.none": {"vi": "không có thiết bị đóng cắt cần cắt",
+                          "en": "no switches to open"},
+    "outage.water.none": {"vi": "không có van cần đóng", "en": "no valves to close"},
+    "outage.more": {"vi": " và {n} thiết bị khác", "en": " and {n} more"},
+    "outage.result": {"vi": "; {n} tòa nhà mất {what}", "en": "; {n} buildings without {what}"},
     # warnings
     "warning.headline": {"vi": "{event}: {place}", "en": "{event} at {place}"},
 }

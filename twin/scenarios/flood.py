@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from twin.errors import InputError
+from twin.i18n import t
 from twin.scenarios.terrain import SEA_LEVEL_M, DemArray
 
 MAX_LEVEL_M = 1000.0
@@ -40,6 +41,7 @@ class FloodGrid:
     flooded: np.ndarray  # bool: flooded land (the sea excluded)
     seeds: str  # "sea" | "lowest" | "points"
     notes: list[str] = field(default_factory=list)
+    notes_vi: list[str] = field(default_factory=list)  # the same notes in Vietnamese
 
     @cached_property
     def depth(self) -> np.ndarray:
@@ -116,6 +118,7 @@ def fill(
     check_level(water_level_m, rise_m)
     elev = dem.elev
     notes: list[str] = []
+    notes_vi: list[str] = []
     seed_cells: tuple[np.ndarray, np.ndarray] | None = None
     if seeds:
         if len(seeds) > MAX_SEEDS:
@@ -145,16 +148,18 @@ def fill(
         keep[labels[seed_cells]] = True
         dry = int((labels[seed_cells] == 0).sum())
         if dry:
-            notes.append(f"{dry} seed point(s) lie above the water level and flood nothing")
+            notes.append(t("flood.dry_seeds", "en", n=dry))
+            notes_vi.append(t("flood.dry_seeds", "vi", n=dry))
     elif mode == "sea":
         keep[labels[dem.sea]] = True
     else:
         lowest = np.nanmin(elev)
         keep[labels[elev == lowest]] = True
-        notes.append(f"no sea on this DEM: flooding from its lowest cells ({lowest:g} m)")
+        notes.append(t("flood.no_sea", "en", lowest=lowest))
+        notes_vi.append(t("flood.no_sea", "vi", lowest=lowest))
     keep[0] = False
     flooded = keep[labels] & ~dem.sea
-    return FloodGrid(dem, level, reference, flooded, mode, notes)
+    return FloodGrid(dem, level, reference, flooded, mode, notes, notes_vi)
 
 
 def polygon(grid: FloodGrid) -> Any:
@@ -260,6 +265,5 @@ def write_depth(grid: FloodGrid, path: Path) -> Path | None:
     return path
 
 
-def sea_level_note() -> str:
-    return (f"default source: the sea (cells ≤ {SEA_LEVEL_M:g} m touching the DEM's edge); "
-            "the sea itself is not counted as flooded")
+def sea_level_note(lang: str = "en") -> str:
+    return t("flood.sea_default", lang, level=SEA_LEVEL_M)

@@ -177,6 +177,8 @@ def _summary(
         "facilities": f,
         "population": b["population"],
         "notes": [flood.sea_level_note(), *grid.notes],
+        "notes_i18n": {"vi": [flood.sea_level_note("vi"), *grid.notes_vi],
+                       "en": [flood.sea_level_note("en"), *grid.notes]},
         # complete id lists for closures and comparisons; never answered
         "_building_ids": b["_ids"],
         "_impassable_ids": r["_impassable_ids"],

@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from twin.errors import InputError
+from twin.i18n import t
 from twin.scenarios import store
 from twin.scenarios.utilgraph import Graph, downstream, isolate, supplied
 
@@ -101,17 +102,16 @@ def run_outage(
     if e_idx is None and n_idx is None:  # a device with no pipe or cable attached
         iso = np.zeros(len(g.edge_ids), bool)
         cut_mask = np.zeros_like(iso)
-        notes = ["the faulty element is not connected to the network"]
+        notes = [t("outage.not_connected", "en")]
+        notes_vi = [t("outage.not_connected", "vi")]
     else:
         radial = downstream(g, stops, sources, edge=e_idx, node=n_idx) if (
             network in RADIAL) else None
-        notes = []
+        notes, notes_vi = [], []
         if radial is not None:
             iso, operate, cut_mask = radial
-            notes.append("radial operation: each part is fed along its shortest path from a "
-                         "source; the section below the fault is isolated at the first "
-                         "switches, what lies beyond them is cut off until fed from another "
-                         "side")
+            notes.append(t("outage.radial", "en"))
+            notes_vi.append(t("outage.radial", "vi"))
         else:
             iso, operate, shut = isolate(g, stops | sources, edge=e_idx, node=n_idx)
             blocked = [v for v in operate if g.kind[v] not in sources]
@@ -122,8 +122,8 @@ def run_outage(
             cut_mask = (before & ~after & ~iso) if before is not None and after is not None \
                 else np.zeros_like(iso)
             if before is None:
-                notes.append(f"the {network} network has no source nodes: only the isolated "
-                             "section is counted")
+                notes.append(t("outage.no_sources", "en", network=network))
+                notes_vi.append(t("outage.no_sources", "vi", network=network))
     isolated = sorted(g.edge_ids[iso].tolist())
     cut = sorted(g.edge_ids[cut_mask].tolist())
     length = dict(zip(g.edge_ids[iso | cut_mask].tolist(),
@@ -145,10 +145,12 @@ def run_outage(
         shown += f" and {len(labels) - MESSAGE_DEVICES} more"
     noun = "building" if len(rows) == 1 else "buildings"
     message = f"{shown if labels else f'no {devices} to {verb}'}; {len(rows)} {noun} without {what}"
+    message_i18n = {"en": message, "vi": _message_vi(network, labels, len(rows))}
     summary: dict[str, Any] = {
         "network": network,
         "fault": fault,
         "message": message,
+        "message_i18n": message_i18n,
         "operate": [_device(n, info[n], verb) for n in operate],
         "already_shut": [_device(n, info[n], None) for n in shut],
         "isolated": _edge_summary(isolated, length),
@@ -159,6 +161,7 @@ def run_outage(
             "ids_truncated": len(rows) > MAX_LISTED,
         },
         "notes": notes,
+        "notes_i18n": {"vi": notes_vi, "en": notes},
         "timing_ms": {"total": round((time.perf_counter() - t0) * 1000, 1)},
         "_building_ids": [int(r[0]) for r in rows],
     }
@@ -181,6 +184,19 @@ def _details(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
 def _device(n: int, info: dict[str, Any], action: str | None) -> dict[str, Any]:
     return {"id": n, "name": info["name"], "kind": info["kind"], "status": info["status"],
             "action": action, "lon": info["lon"], "lat": info["lat"]}
+
+
+def _message_vi(network: str, labels: list[str], buildings: int) -> str:
+    """The summary message in Vietnamese (the English one is built above)."""
+    net = network if network in WORDS else "water"
+    if labels:
+        out = t(f"outage.{net}.operate", "vi", labels=", ".join(labels[:MESSAGE_DEVICES]))
+        if len(labels) > MESSAGE_DEVICES:
+            out += t("outage.more", "vi", n=len(labels) - MESSAGE_DEVICES)
+    else:
+        out = t(f"outage.{net}.none", "vi")
+    what = {"power": "điện", "water": "nước"}.get(network, network)
+    return out + t("outage.result", "vi", n=buildings, what=what)
 
 
 def _edge_summary(ids: list[int], length: dict[int, float]) -> dict[str, Any]:

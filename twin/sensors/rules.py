@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from twin.errors import Conflict, InputError, NotFound
+from twin.i18n import LANGS, both, local_iso, t
 from twin.sensors import notify
 from twin.sensors.models import RULE_KINDS
 
@@ -79,30 +80,34 @@ def _rate(conn: Connection, r: dict[str, Any]) -> float | None:
     return (r["last_value"] - ref[1]) / hours if hours > 0 else None
 
 
-def _state(conn: Connection, r: dict[str, Any]) -> tuple[bool, bool, float | None, str]:
-    """(firing, clear, value, message) for a rule at its datastream's newest reading."""
+def _state(
+    conn: Connection, r: dict[str, Any]
+) -> tuple[bool, bool, float | None, dict[str, str]]:
+    """(firing, clear, value, message in vi and en) for a rule at its datastream's newest
+    reading."""
     v, x, unit = r["last_value"], r["threshold"], r["unit"] or ""
     where = f"{r['thing_name']} · {r['ds_name']}"
     if r["kind"] in ("above", "below"):
         if v is None or x is None:
-            return False, False, v, ""
+            return False, False, v, {}
         above = r["kind"] == "above"
         beyond = v > x if above else v < x
         clear_x = r["clear"] if r["clear"] is not None else x
         back = v <= clear_x if above else v >= clear_x
         if beyond and r["hold"] > 0:
             beyond = _held(conn, r, "result > :x" if above else "result < :x")
-        word = "above" if above else "below"
-        held = f" for {r['hold'] // 60} min" if r["hold"] else ""
-        return beyond, back, v, f"{where}: {v:g} {unit} {word} {x:g} {unit}{held}"
+        key = "rule.above" if above else "rule.below"
+        return beyond, back, v, {lang: t(key, lang, where=where, v=v, unit=unit, x=x, held=(
+            t("rule.held", lang, minutes=r["hold"] // 60) if r["hold"] else ""))
+            for lang in LANGS}
     if r["kind"] == "rate":
         rate = _rate(conn, r)
         if rate is None or x is None:
-            return False, False, rate, ""
+            return False, False, rate, {}
         firing = rate >= x if x > 0 else rate <= x
-        return firing, not firing, rate, (
-            f"{where}: changing {rate:+.3g} {unit}/h (limit {x:+g} {unit}/h)")
-    return False, False, None, ""
+        return firing, not firing, rate, both("rule.rate", where=where, rate=rate, unit=unit,
+                                               x=x)
+    return False, False, None, {}
 
 
 def evaluate(conn: Connection, datastream_ids: list[int]) -> list[int]:
@@ -147,9 +152,11 @@ def sweep(conn: Connection, now: dt.datetime | None = None) -> list[int]:
     raised = []
     for row in rows:
         r = dict(zip(_KEYS, row, strict=True))
-        since = r["last_time"].isoformat(timespec="minutes") if r["last_time"] else "never"
-        raised.append(_raise(conn, r, None, f"{r['thing_name']} · {r['ds_name']}: no reading "
-                             f"for {r['no_signal_minutes']} min (last: {since})"))
+        where = f"{r['thing_name']} · {r['ds_name']}"
+        raised.append(_raise(conn, r, None, {lang: t(
+            "rule.no_signal", lang, where=where, minutes=r["no_signal_minutes"],
+            since=local_iso(r["last_time"]) if r["last_time"] else t("rule.never", lang))
+            for lang in LANGS}))
     return raised
 
 
@@ -175,7 +182,12 @@ def _track_worst(conn: Connection, current: tuple[Any, ...], r: dict[str, Any], 
         notify.alarm(conn, current[0], "updated")
 
 
-def _raise(conn: Connection, r: dict[str, Any], value: float | None, message: str) -> int:
+def _raise(
+    conn: Connection, r: dict[str, Any], value: float | None, messages: dict[str, str]
+) -> int:
+    """Raise an alarm (its message in English for the alarm list) and open or comment on
+    an incident with the texts in both languages."""
+    message = messages.get("en", "")
     row = conn.execute(
         text("INSERT INTO alarm (rule_id, datastream_id, thing_id, kind, severity, message, "
              "value) VALUES (:r, :d, :t, :k, :s, :m, :v) ON CONFLICT (rule_id, datastream_id) "
@@ -189,12 +201,14 @@ def _raise(conn: Connection, r: dict[str, Any], value: float | None, message: st
                  "AND cleared_at IS NULL"), {"r": r["id"], "d": r["datastream"]}).scalar_one())
     alarm_id = int(row[0])
     if r["opens_incident"]:
-        _open_incident(conn, alarm_id, r, message)
+        _open_incident(conn, alarm_id, r, messages)
     notify.alarm(conn, alarm_id, "raised")
     return alarm_id
 
 
-def _open_incident(conn: Connection, alarm_id: int, r: dict[str, Any], message: str) -> None:
+def _open_incident(
+    conn: Connection, alarm_id: int, r: dict[str, Any], messages: dict[str, str]
+) -> None:
     from shapely import wkt
 
     from twin.incidents import store
@@ -213,6 +227,8 @@ def _open_incident(conn: Connection, alarm_id: int, r: dict[str, Any], message: 
         "alarm": alarm_id, "rule": r["id"], "datastream": r["datastream"],
         "value": r["last_value"], "unit": r["unit"],
         "time": r["last_time"].isoformat() if r["last_time"] else None}}
+    raised = {lang: t("rule.raised", lang, alarm=alarm_id, message=messages.get(lang, ""))
+              for lang in LANGS}
     iid = store.find_open_nearby(conn, r["category"], geom, radius_m=300, hours=24)
     if iid is None:
         inc = store.create(
@@ -222,18 +238,20 @@ def _open_incident(conn: Connection, alarm_id: int, r: dict[str, Any], message: 
                 "subcategory": "river_overflow" if r["category"] == "flood" else None,
                 "severity": max(r["severity"], 1),
                 "title": f"{r['name']} — {r['thing_name']}",
-                "description": f"Raised by sensor alarm {alarm_id}: {message}",
+                # Vietnamese (the default) stored; both on the timeline's created event
+                "description": raised["vi"],
                 "geometry": json.loads(json.dumps(geom.__geo_interface__)),
                 "public": True,
             },
             actor=actor,
             channel="sensor",
-            event_data=extra,
+            event_data={**extra, "texts": {"description": raised}},
         )
         iid = inc["id"]
     else:
-        store.event(conn, iid, actor, "comment",
-                    {"text": f"Sensor alarm {alarm_id}: {message}", **extra})
+        again = {lang: t("rule.again", lang, alarm=alarm_id, message=messages.get(lang, ""))
+                 for lang in LANGS}
+        store.event(conn, iid, actor, "comment", {"text": again["vi"], "texts": again, **extra})
     conn.execute(text("UPDATE alarm SET incident_id = :i WHERE id = :a"), {"i": iid, "a": alarm_id})
 
 

@@ -1,0 +1,64 @@
+"""Server texts in vi (default) or en: language choice, rule-opened incidents, what-if
+summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine, text
+
+from tests.twin.sensors_net import T0, make_net, put, series
+from tests.twin.test_scenarios_flood import basin, lonlat  # noqa: F401 - a fixture
+from tests.twin.test_scenarios_outage import net as outage_net  # noqa: F401 - a fixture
+from twin import i18n
+from twin.scenarios import flood, outage
+from twin.sensors import rules
+
+
+def test_language_choice() -> None:
+    assert i18n.pick() == "vi"
+    assert i18n.pick("en") == "en" and i18n.pick("en-US") == "en" and i18n.pick("fr") == "vi"
+    assert i18n.pick(None, "fr-FR,en;q=0.8,vi;q=0.5") == "en"
+    assert i18n.pick(None, "en;q=0.3, vi-VN") == "vi"
+    assert i18n.pick("vi", "en") == "vi"
+    assert i18n.pick(None, "en;q=0") == "vi"
+    assert i18n.t("status.verified", "en") == "Verified"
+    assert i18n.both("status.verified") == {"vi": "Đã xác minh", "en": "Verified"}
+    assert i18n.local_iso(dt.datetime(2026, 1, 1, 17, 30, tzinfo=dt.UTC)) == \
+        "2026-01-02T00:30:00+07:00"
+
+
+def test_a_rule_opens_its_incident_in_vietnamese_with_english_kept(engine: Engine) -> None:
+    net = make_net(engine)
+    with engine.begin() as c:  # other tests' flood incidents at this bridge: closed
+        c.execute(text("UPDATE incident SET status = 'closed', close_reason = 'resolved' "
+                       "WHERE category = 'flood' AND status <> 'closed'"))
+        rid = rules.add_rule(c, {"datastream_id": net.level, "kind": "above", "threshold": 2.2,
+                                 "severity": 4, "opens_incident": True, "name": "Mức lũ"})
+    put(engine, series(net.level, [2.4], T0))
+    with engine.connect() as c:
+        iid, description = c.execute(text(
+            "SELECT i.id, i.description FROM alarm a JOIN incident i ON i.id = a.incident_id "
+            "WHERE a.rule_id = :r"), {"r": rid}).one()
+        texts = c.execute(text("SELECT data->'texts'->'description' FROM incident_event "
+                               "WHERE incident_id = :i AND kind = 'created'"), {"i": iid}).scalar()
+    assert description.startswith("Mở từ cảnh báo cảm biến") and "trên ngưỡng 2.2 m" in description
+    assert "Raised by" not in description and "above" not in description
+    assert texts["vi"] == description
+    assert texts["en"].startswith("Raised by sensor alarm") and "2.4 m above 2.2 m" in texts["en"]
+
+
+def test_outage_summary_in_both_languages(engine: Engine, outage_net) -> None:  # noqa: ANN001, F811
+    with engine.begin() as conn:
+        s = outage.run_outage(conn, edge_id=outage_net["e4"])["summary"]
+    assert s["message_i18n"]["en"] == s["message"]
+    assert s["message_i18n"]["vi"].startswith("đóng van V1, V2, V3")
+    assert s["message_i18n"]["vi"].endswith("; 3 tòa nhà mất nước")
+    assert len(s["notes_i18n"]["vi"]) == len(s["notes_i18n"]["en"]) == len(s["notes"])
+
+
+def test_flood_notes_in_both_languages(basin) -> None:  # noqa: ANN001, F811
+    dry = flood.fill(basin, water_level_m=2, seeds=[lonlat(50, 20)])  # on the hill
+    assert dry.notes == ["1 seed point(s) lie above the water level and flood nothing"]
+    assert dry.notes_vi == ["1 điểm nguồn cao hơn mực nước, không gây ngập"]
+    assert flood.sea_level_note("vi").startswith("nguồn mặc định: biển")
