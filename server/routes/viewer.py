@@ -11,14 +11,18 @@ maplibre's css from npm, our glue): nothing is loaded from another host.
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
+from starlette.routing import NoMatchFound
 from starlette.staticfiles import StaticFiles
 
+import web
 from layers.access import is_staff
 from layers.catalog import Catalog, Layer
 from server.deps import CatalogDep, PrincipalDep
@@ -27,6 +31,7 @@ from web.pages import Page, render_map_page, render_signin_page
 router = APIRouter(tags=["viewer"])
 
 _static = StaticFiles(packages=[("web", "static")])
+_VENDOR = (Path(web.__file__).resolve().parent / "static" / "vendor").resolve()
 _NO_STORE = {"Cache-Control": "no-cache"}
 #: a follow-up token as Open311 hands it out (``secrets.token_urlsafe``)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,128}")
@@ -63,22 +68,26 @@ def _page_cached(page: Page, layers_key: str, api_key: str) -> str:
     return render_map_page(page, json.loads(layers_key), api=json.loads(api_key))
 
 
-#: citizen APIs the pages use when this server has them (name in the page → route path
-#: prefix): a page leaves out what this server does not offer instead of asking for it
-_CITIZEN_API = {
-    "warnings": "/warnings.json",
-    "nearby": "/open311/v2/requests/nearby.",
-    "support": "/open311/v2/requests/{",
-    "media": "/open311/v2/media/",
+#: citizen APIs the pages use when this server has them: name in the page → (route name,
+#: its path parameters, the path it must answer at). A page leaves out what this server
+#: does not offer instead of asking for it.
+_CITIZEN_API: dict[str, tuple[str, dict[str, str], str]] = {
+    "warnings": ("warnings_json", {}, "/warnings.json"),
+    "nearby": ("nearby", {"fmt": "json"}, "/open311/v2/requests/nearby.json"),
+    "support": ("support", {"request_id": "1", "fmt": "json"},
+                "/open311/v2/requests/1/support.json"),
+    "media": ("get_media", {"name": "x"}, "/open311/v2/media/x"),
 }
 
 
 def _api(request: Request) -> dict[str, bool]:
-    paths = [str(getattr(r, "path", "")) for r in request.app.routes]
-    found = {name: any(p.startswith(pre) for p in paths) for name, pre in _CITIZEN_API.items()}
-    found["support"] = any(p.startswith(_CITIZEN_API["support"]) and "/support." in p
-                           for p in paths)
-    return found
+    def has(route: str, params: dict[str, str], path: str) -> bool:
+        try:
+            return str(request.app.url_path_for(route, **params)) == path
+        except NoMatchFound:
+            return False
+
+    return {name: has(*spec) for name, spec in _CITIZEN_API.items()}
 
 
 def _page(request: Request, page: Page) -> HTMLResponse:
@@ -155,6 +164,13 @@ def viewer_layers(catalog: CatalogDep, principal: PrincipalDep) -> dict[str, Any
 @router.api_route("/static/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def static(path: str, request: Request) -> Response:
     """Files of ``web/static`` (a route, not a mount: routers cannot carry mounts)."""
+    if path.startswith("vendor/") and "gzip" in request.headers.get("accept-encoding", ""):
+        gz = (_VENDOR / (path.removeprefix("vendor/") + ".gz")).resolve()
+        if gz.parent == _VENDOR and gz.is_file():  # web.assets precompressed it
+            media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+            return FileResponse(gz, media_type=media, headers={
+                "Content-Encoding": "gzip", "Vary": "Accept-Encoding",
+                "Cache-Control": "public, max-age=86400"})
     response = await _static.get_response(path, request.scope)
     if path.startswith("vendor/"):
         response.headers["Cache-Control"] = "public, max-age=86400"

@@ -117,6 +117,11 @@ def _tap(visit: Any, lonlat: tuple[float, float]) -> None:
     visit.page.touchscreen.tap(x, y)
 
 
+def count_reports(base: str, headers: dict[str, str]) -> int:
+    return len(httpx.get(base + "/incidents", headers=headers, params={"limit": 1000})
+               .json()["features"])
+
+
 DUE = r"^\d\d:\d\d \d\d/\d\d/\d{4} \(GMT\+7\)$"
 
 
@@ -125,7 +130,9 @@ def test_phone_report_follow_verify_and_warning(device, live_server):
     page = phone.page
     # the spot sits in the upper half of the screen: the sheet covers at most the lower half
     phone.goto(f"/#17/{SPOT[1] - 0.0008}/{SPOT[0]}/0/0")
-    api = page.evaluate("Twin.config.api")
+    # the page knows this server's citizen APIs (warnings, nearby reports, "me too", photos)
+    assert page.evaluate("Twin.config.api") == {
+        "warnings": True, "nearby": True, "support": True, "media": True}
     open_btn = page.locator("#report-open")
     assert open_btn.inner_text() == "Báo sự cố" and open_btn.is_visible()
     open_btn.click()
@@ -142,10 +149,9 @@ def test_phone_report_follow_verify_and_warning(device, live_server):
     page.wait_for_selector("#report-attr-depth_cm")  # the category's own question
     page.fill("#report-attr-depth_cm", "30")
     page.fill("#report-description", "Nước ngập ngang bánh xe trước số 12.")
-    if api.get("media"):
-        page.set_input_files("#report-photos", files=[
-            {"name": "ngap.png", "mimeType": "image/png", "buffer": _png()}])
-        page.wait_for_selector("#report-photos-preview img")
+    page.set_input_files("#report-photos", files=[
+        {"name": "ngap.png", "mimeType": "image/png", "buffer": _png()}])
+    page.wait_for_selector("#report-photos-preview img")
     assert "Chỉ cán bộ thành phố thấy" in page.inner_text("#report-privacy")
     page.fill("#report-name", "Nguyễn Văn A")
     page.fill("#report-phone", "0905 000 111")
@@ -165,9 +171,8 @@ def test_phone_report_follow_verify_and_warning(device, live_server):
     assert first_status
     # the reporter's name never shows on the tracking page
     assert "Nguyễn Văn A" not in page.inner_text("body")
-    if api.get("media"):
-        page.wait_for_function(
-            "[...document.querySelectorAll('#track-photos img')].some(i => i.naturalWidth > 0)")
+    page.wait_for_function(  # the photo, re-encoded by the server, shown to its reporter
+        "[...document.querySelectorAll('#track-photos img')].some(i => i.naturalWidth > 0)")
     phone.shot("citizen-2-track")
 
     # the same phone opens the map; a responder verifies the report
@@ -178,6 +183,7 @@ def test_phone_report_follow_verify_and_warning(device, live_server):
     assert _pick(map_page, SPOT) is None  # not verified yet: not public
     headers = _staff(live_server)
     iid = httpx.get(f"{live_server}/open311/v2/tokens/{token}.json").json()[0]["service_request_id"]
+    reports_before = count_reports(live_server, headers)
     r = httpx.post(f"{live_server}/incidents/{iid}/transition", headers=headers,
                    json={"status": "verified"})
     assert r.status_code == 200, r.text
@@ -191,22 +197,43 @@ def test_phone_report_follow_verify_and_warning(device, live_server):
                            arg=first_status, timeout=20_000)
     status = page.inner_text("#track-status")
     assert "xác minh" in status.lower(), status
-    if page.evaluate("Array.isArray(twinTrack.data().timeline)"):  # the tokens answer has one
-        assert page.locator("#track-timeline li[data-status=verified]").count() >= 1
+    assert page.locator("#track-timeline li[data-status=verified]").count() == 1
     phone.shot("citizen-4-track-verified")
 
     # "my reports" on the map lists it
     map_page.click("#myreports-open")
     assert map_page.locator(f'#myreports-list li[data-token="{token}"] a').count() == 1
 
+    # a neighbour reports the same flood: offered the open report first, "Tôi cũng gặp"
+    map_page.click("#report-open")
+    map_page.wait_for_selector("#report-panel", state="visible")
+    _tap(phone2, (SPOT[0] + 0.0001, SPOT[1]))  # about 11 m away
+    map_page.wait_for_selector("#report-category option[value=flood]", state="attached")
+    map_page.select_option("#report-category", "flood")
+    dupe = map_page.locator(f'#report-dupes li[data-id="{iid}"]')
+    dupe.wait_for(timeout=10_000)
+    assert "Có phải một trong các báo cáo này không?" in map_page.inner_text("#report-dupes")
+    dupe.scroll_into_view_if_needed()
+    phone2.shot("citizen-6-duplicate")
+    dupe.locator("button.metoo").click()
+    map_page.wait_for_selector("#report-panel", state="hidden")
+    map_page.wait_for_function(
+        "(id) => twinReport.mine().some(e => e.id === String(id) && !e.token)", arg=iid)
+    tracked = httpx.get(f"{live_server}/open311/v2/tokens/{token}.json").json()[0]
+    assert tracked["supporters"] == 1, tracked
+    assert count_reports(live_server, headers) == reports_before  # nothing duplicated
+
     # a CAP warning published for it shows as a banner on the map, live
     r = httpx.post(f"{live_server}/incidents/{iid}/publish", headers=headers, json={
         "headline_vi": "Cảnh báo ngập đường Lê Lợi", "headline_en": "Flooding on Le Loi street"})
     assert r.status_code == 200, r.text
-    if api.get("warnings"):
-        map_page.wait_for_selector("#warning-banner .warning", timeout=15_000)
-        assert "Cảnh báo ngập đường Lê Lợi" in map_page.inner_text("#warning-banner")
-        phone2.shot("citizen-5-warning")
+    map_page.wait_for_selector("#warning-banner .warning", timeout=15_000)
+    assert "Cảnh báo ngập đường Lê Lợi" in map_page.inner_text("#warning-banner")
+    phone2.idle()
+    assert map_page.evaluate("twinViewer.deckLayerIds()").count("warnings") == 1  # its area
+    phone2.shot("citizen-5-warning")
+    # and on the tracking page too
+    page.wait_for_selector("#warning-banner .warning", timeout=15_000)
     phone.check()
     phone2.check()
 

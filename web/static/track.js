@@ -44,9 +44,10 @@
     const items = Array.isArray(d.timeline) ? d.timeline : [];
     if (!items.length) ol.appendChild(el("li", { class: "muted", text: T.t("track.noTimeline") }));
     for (const t of items) {
-      const kind = T.t("track.kind." + t.kind);
-      const head = kind.startsWith("track.kind.") ? "" : kind + ": ";
-      const body = t.text || (t.status ? (T.t("status." + t.status).startsWith("status.") ? t.status : T.t("status." + t.status)) : "");
+      // the server words each entry; a staff comment is marked as one
+      const head = t.kind === "comment" ? T.t("track.kind.comment") + ": " : "";
+      const word = t.status ? T.t("status." + t.status) : "";
+      const body = t.text || (word.startsWith("status.") ? t.status : word);
       ol.appendChild(el("li", { "data-kind": t.kind || "", "data-status": t.status || "" }, [
         el("time", { datetime: t.at, text: when(t.at) }), head + body]));
     }
