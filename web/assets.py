@@ -6,6 +6,7 @@ come from npm packages installed in ``web/node_modules``. Nothing is fetched fro
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -36,6 +37,10 @@ def install() -> list[Path]:
             raise SystemExit(f"missing npm asset {src}; run `npm install` in web/")
         shutil.copyfile(src, VENDOR / name)
         written.append(VENDOR / name)
+    for path in list(written):  # precompressed once, served as is to gzip clients
+        gz = path.with_name(path.name + ".gz")
+        gz.write_bytes(gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
+        written.append(gz)
     return written
 
 
