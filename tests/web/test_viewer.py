@@ -6,10 +6,14 @@ import io
 import math
 
 import numpy as np
+import pytest
 from PIL import Image
+from sqlalchemy import text
 
-from tests.web.city import HAI_CHAU_WARD, LANDMARK
+from tests.web.city import HAI_CHAU_WARD, LANDMARK, SOURCE, box
+from tests.web.conftest import PLANNER
 from web.pages import BACKGROUND
+from web.screenshot import wait_idle
 
 # the landmark building, close and from above; the 3D look is from z15
 CLOSE = f"#16.5/{LANDMARK[1]}/{LANDMARK[0]}/0/0"
@@ -143,3 +147,92 @@ def test_anonymous_visitor_cannot_see_or_fetch_staff_layers(visit):
     assert body["role"] == "anonymous"
     assert {lyr["id"] for lyr in body["layers"]}.isdisjoint({"water_network", "utility_nodes"})
     visit.check()
+
+
+# -- the basemap as a resident reads it ----------------------------------------------------
+WATER = (120, 180, 225)  # layers.yaml: the water layer's fill
+LABELS = "Twin.viewer.extras.get('labels') ? Twin.viewer.extras.get('labels').props.data : []"
+
+
+def _near(px: np.ndarray, rgb: tuple[int, int, int], tol: int = 14) -> bool:
+    return bool(np.abs(px.astype(int) - np.array(rgb)).max() <= tol)
+
+
+def test_sea_is_water_and_the_data_fades_out_at_its_edge(browser, live_server, web_engine):
+    # the sea east of the test city, out to the east edge of its data
+    with web_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO land_cover (kind, name, geom, source, source_id) VALUES "
+            "('sea', 'Biển thử', ST_Multi(ST_GeomFromText(:w, 4326)), :s, 'land_cover-sea')"),
+            {"w": box(108.2525, 16.06, 0.0175, 0.03), "s": SOURCE})
+    ctx = browser.new_context(viewport={"width": 1024, "height": 700})  # no cached tiles
+    try:
+        page = ctx.new_page()
+        page.goto(live_server + "/#13/16.045/108.25/0/0")
+        page.wait_for_function("twinViewer.deckLayerIds().includes('basemap-edge')")
+        wait_idle(page)
+        ext = page.evaluate("Twin.viewer.dataExtent")
+        assert ext[2] == pytest.approx(108.27, abs=1e-6)  # the sea reaches the data's east edge
+        img = pixels(page.screenshot())
+
+        def at(lon: float) -> np.ndarray:
+            x, y = page.evaluate("(p) => twinViewer.project(p)", [lon, 16.045])[:2]
+            return img[int(y), int(x)]
+
+        # open sea in the water colour, not a land colour
+        assert _near(at(108.245), WATER), at(108.245)
+        # towards the edge the sea fades into the page colour; past it only the page colour
+        blue = [int(at(lon)[2]) - int(at(lon)[0]) for lon in (108.245, 108.262, 108.268)]
+        assert blue[0] > blue[1] > blue[2], blue
+        assert _near(at(108.28), BACKGROUND, 3), at(108.28)
+    finally:
+        ctx.close()
+        with web_engine.begin() as conn:
+            conn.execute(text("DELETE FROM land_cover WHERE source_id = 'land_cover-sea'"))
+
+
+def test_street_names_lie_along_their_streets_from_z15(visit):
+    visit.goto("/#16/16.069/108.221/0/0")  # where Lê Duẩn meets Bạch Đằng
+    labels = {d["text"]: d for d in visit.page.evaluate(LABELS) if d.get("street")}
+    # Lê Duẩn runs east–west, Bạch Đằng north–south: each name turned to its street
+    assert abs(labels["Lê Duẩn"]["angle"]) < 5, labels.get("Lê Duẩn")
+    assert abs(abs(labels["Bạch Đằng"]["angle"]) - 90) < 5, labels.get("Bạch Đằng")
+    visit.shot("map-street-names")
+    visit.page.evaluate("twinViewer.jumpTo({zoom: 12.5})")
+    visit.idle()
+    assert not [d for d in visit.page.evaluate(LABELS) if d.get("street")]  # none below z14
+    visit.check()
+
+
+def test_historic_districts_are_labelled_only_for_dates_before_the_merger(visit, web_engine):
+    rows = [("district", "Quận Hải Châu", 108.205, 16.05),
+            ("ward", "Phường Thạch Thang", 108.19, 16.08)]
+    with web_engine.begin() as conn:
+        for kind, name, lon, lat in rows:
+            conn.execute(text(
+                "INSERT INTO place (kind, name_vi, rank, geom, source, source_id) VALUES "
+                "(:k, :n, 2, ST_SetSRID(ST_MakePoint(:x, :y), 4326), :s, :sid)"),
+                {"k": kind, "n": name, "x": lon, "y": lat, "s": SOURCE, "sid": "place-" + kind})
+    try:
+        visit.sign_in(PLANNER, "/plan#13.5/16.065/108.2/0/0")
+        visit.idle()
+        page = visit.page
+        page.wait_for_selector("#time-box:not([hidden])")
+
+        def names() -> set[str]:
+            visit.idle()
+            return {d["text"] for d in page.evaluate(LABELS)}
+
+        today = names()  # the time control starts at today: wards, no districts
+        assert "Phường Thạch Thang" in today and "Quận Hải Châu" not in today, today
+        # the time control asks for January 2024: the district then, not the later ward
+        page.evaluate("""() => { const s = document.querySelector('#time-slider');
+          s.value = String((2024 - 2015) * 12); s.dispatchEvent(new Event('input')); }""")
+        assert page.inner_text("#time-value") == "2024-01-01"
+        before = names()
+        assert "Quận Hải Châu" in before and "Phường Thạch Thang" not in before, before
+        visit.check()
+    finally:
+        with web_engine.begin() as conn:
+            conn.execute(text("DELETE FROM place WHERE source = :s AND source_id IN "
+                              "('place-district', 'place-ward')"), {"s": SOURCE})

@@ -25,12 +25,13 @@
     if (T.lang === "en") s = p.name_en || p[key.replace(/_vi$/, "_en")] || s;
     return s ? String(s).normalize("NFC") : "";
   }
-  // the middle of the longest segment of each named main road in the tile
+  // the middle of the longest segment of each named road in the tile: main roads from
+  // z14, every named street from z15 (drawn along the street, see place())
   function roadLabels(tile, feats, out) {
-    const best = new Map();
+    const best = new Map(), all = tile.index.z >= 15;
     for (const f of feats) {
       const p = f.properties;
-      if (!(p.road_class in MAIN_ROADS) || f.geometry.type !== "LineString") continue;
+      if (!(all || p.road_class in MAIN_ROADS) || f.geometry.type !== "LineString") continue;
       const text = T.lang === "en" ? p.name_en || p.name : p.name;
       if (!text) continue;
       const c = f.geometry.coordinates;
@@ -42,10 +43,41 @@
     }
     for (const { a, b, f, text } of best.values()) {
       const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+      const rank = f.properties.road_class in MAIN_ROADS ? MAIN_ROADS[f.properties.road_class] : 6;
       out.push({ pos: lngLat(tile, mid), dir: [lngLat(tile, a), lngLat(tile, b)], text: text.normalize("NFC"),
-        size: 12, prio: 10 + MAIN_ROADS[f.properties.road_class], color: [90, 70, 50, 255],
+        size: rank < 6 ? 12 : 11, prio: 10 + rank, color: [90, 70, 50, 255], street: true,
         properties: f.properties, id: f.id });
     }
+  }
+  // Administrative names follow the date the map shows (V.date; the planner's time
+  // control moves it): today's wards and communes, and the districts abolished on
+  // 2025-07-01 only for a date before that. The periods come from the admin_boundaries
+  // features in the tile (valid_from / valid_to per level), else that date.
+  const ADMIN_KINDS = { district: "district", ward: "ward", commune: "commune" };
+  const REFORM = "2025-07-01";
+  function day(v) {
+    if (v === undefined || v === null || v === "") return null;
+    if (typeof v === "number") return new Date(v > 1e11 ? v : v * 86400000).toISOString().slice(0, 10);
+    return String(v).slice(0, 10);
+  }
+  function adminPeriods(feats) {
+    const out = {};
+    for (const f of feats || []) {
+      const p = f.properties, lv = p.level;
+      if (!(lv in ADMIN_KINDS)) continue;
+      const from = day(p.valid_from), to = day(p.valid_to), cur = out[lv] || (out[lv] = { from: null, to: null, open: false });
+      if (from && (!cur.from || from < cur.from)) cur.from = from;
+      if (!to) cur.open = true; else if (!cur.to || to > cur.to) cur.to = to;
+    }
+    return out;
+  }
+  function inForce(kind, periods) {
+    const lv = ADMIN_KINDS[kind];
+    if (!lv) return true;
+    const d = V.date, per = periods[lv];
+    const from = per ? per.from : lv === "district" ? null : REFORM;
+    const to = per ? (per.open ? null : per.to) : lv === "district" ? REFORM : null;
+    return (!from || from <= d) && (!to || d < to);
   }
   const tileCache = new WeakMap();
   function tileLabels(tile, key) {
@@ -54,6 +86,7 @@
     const out = [], z = tile.index.z;
     const groups = {};
     for (const f of tile.content) (groups[f.properties.layerName] || (groups[f.properties.layerName] = [])).push(f);
+    const periods = adminPeriods(groups.admin_boundaries);
     for (const layer of V.layers) {
       const feats = groups[layer.id];
       if (!feats || !V.enabled.has(layer.id)) continue;
@@ -63,7 +96,7 @@
       if (!labelled && z < 15) continue;
       for (const f of feats) {
         const text = name(layer, f.properties);
-        if (!text || f.geometry.type !== "Point") continue;
+        if (!text || f.geometry.type !== "Point" || !inForce(f.properties.kind, periods)) continue;
         const rank = Number(f.properties.rank) || 3;
         out.push({ pos: lngLat(tile, f.geometry.coordinates), text, properties: f.properties, id: f.id,
           size: labelled ? Math.max(12, 20 - 2.5 * rank) : 11, prio: labelled ? rank : 20,
@@ -95,6 +128,11 @@
         if (angle < -90) angle += 180;
       }
       const w = c.text.length * c.size * 0.58 + 6, h = c.size + 6, rad = (angle * Math.PI) / 180;
+      // a street's name lies along its segment: left out where the segment is too short for it
+      if (c.street && c.dir) {
+        const p = vp.project(c.dir[0]), q = vp.project(c.dir[1]);
+        if (Math.hypot(q[0] - p[0], q[1] - p[1]) < w * 0.9) continue;
+      }
       const bw = Math.abs(w * Math.cos(rad)) + Math.abs(h * Math.sin(rad));
       const bh = Math.abs(w * Math.sin(rad)) + Math.abs(h * Math.cos(rad));
       const cx = x + (c.offset ? c.offset[0] : 0), cy = y + (c.offset ? c.offset[1] : 0);
@@ -113,7 +151,7 @@
     V.labelsPending = true;
     timer = setTimeout(() => {
       V.labelsPending = false;
-      const key = [Array.from(V.enabled).join(","), T.lang].join("|");
+      const key = [Array.from(V.enabled).join(","), T.lang, V.date].join("|");
       const cands = [];
       for (const t of V.selectedTiles()) if (Array.isArray(t.content)) cands.push(...tileLabels(t, key));
       const data = place(cands);

@@ -221,6 +221,7 @@
     const over = V.layers.filter((l) => !l.basemap && !l.live);
     const out = [];
     if (base.length) out.push(mvt("basemap", base));
+    if (base.length && V.edge) out.push(V.edge);  // the soft edge of the data (basemap.js)
     if (over.length) out.push(mvt("overlays", over));
     for (const l of V.layers.filter((x) => !x.basemap && x.live)) {
       // a new version (bumped by live.js on each change) makes the layer fetch fresh tiles
