@@ -22,7 +22,10 @@ import_app = typer.Typer(
 )
 layers_app = typer.Typer(help="The layer catalogue (data/layers.yaml).", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+deploy_app = typer.Typer(help="Configuration for engines in front of the API.",
+                         no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(deploy_app, name="deploy")
 app.add_typer(import_app, name="import")
 app.add_typer(layers_app, name="layers")
 app.add_typer(users_app, name="users")
@@ -392,6 +395,25 @@ def is_empty() -> None:
     with engine.connect() as conn:
         n = conn.execute(text("SELECT count(*) FROM (SELECT 1 FROM building LIMIT 1) b")).scalar()
     raise typer.Exit(0 if n == 0 else 1)
+
+
+@deploy_app.command("nginx")
+def deploy_nginx(
+    prefix: Annotated[Path, typer.Option(help="folder for the config, cache and logs")] = Path(
+        ".twin-data/nginx"),
+    listen: Annotated[str, typer.Option(help="address:port nginx listens on")] = "127.0.0.1:8080",
+    upstream: Annotated[list[str] | None, typer.Option(
+        help="a `twin serve` host:port, repeatable (default: TWIN_HOST:TWIN_PORT)")] = None,
+) -> None:
+    """Write an nginx HTTP cache for the API (revalidates with our ETags, credentials
+    uncached, /live streamed); run it with the printed command."""
+    from server.nginx import write
+
+    s = _settings()
+    ups = upstream or [f"{s.host}:{s.port}"]
+    conf = write(ups, listen=listen, prefix=prefix)
+    console.print(f"wrote {conf} (upstreams {', '.join(ups)}, listening on {listen})")
+    console.print(f"run: nginx -p {conf.parent} -c {conf} -g 'daemon off;'")
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ NEEDS: tuple[Need, ...] = (
     Need(f"Node.js ≥ {NODE_MIN}", _node_ok, ("nodejs",), only_when_missing=True),
     Need("npm", _npm_ok, ("npm",), only_when_missing=True),
     Need("wrk (benchmarks)", lambda: shutil.which("wrk") is not None, ("wrk",)),
+    Need("nginx (the HTTP cache in front, tested)", _exists("/usr/sbin/nginx"), ("nginx",)),
 )
 
 
