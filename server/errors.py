@@ -163,6 +163,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 400, "InvalidValue",
                               f"a value is out of range or malformed: {first}")
 
+    @app.exception_handler(sa_exc.IntegrityError)
+    async def _integrity(request: Request, exc: sa_exc.IntegrityError) -> Response:
+        # a unique or foreign key the request collided with: rolled back, nothing written
+        first = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        log.warning("integrity error on %s [request %s]: %s", request.url.path,
+                    request_id(request), first)
+        return error_response(request, 409, "Conflict",
+                              f"the change conflicts with stored data: {first}")
+
     for cls in DB_DOWN:
         app.add_exception_handler(cls, _db_unavailable)  # type: ignore[arg-type]
 

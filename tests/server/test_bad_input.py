@@ -309,3 +309,19 @@ def test_an_unexpected_error_is_a_logged_500_in_the_shape(
     assert r.headers["x-request-id"] == "req-500-test"
     logged = [rec for rec in caplog.records if "req-500-test" in rec.getMessage()]
     assert logged and logged[0].exc_info and logged[0].exc_info[0] is RuntimeError
+
+
+def test_a_database_conflict_is_409(settings: Settings, engine: Engine) -> None:
+    from sqlalchemy import text
+
+    app = create_app(settings)
+
+    def twice() -> None:
+        with engine.begin() as conn:  # one key twice: a unique violation
+            conn.execute(text("CREATE TEMP TABLE t (k int UNIQUE)"))
+            conn.execute(text("INSERT INTO t VALUES (1), (1)"))
+
+    app.add_api_route("/test-conflict", twice)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        body = refused(c.get("/test-conflict"), 409)
+    assert body["code"] == "Conflict"
