@@ -94,7 +94,8 @@ def warnings_feed(request: Request, conn: ConnDep) -> Response:
 def warning(incident_id: int, request: Request, conn: ConnDep) -> Response:
     """One current alert as a CAP 1.2 document."""
     row = store.get(conn, incident_id)
-    if row["cap_published_at"] is None or row["status"] == "closed":
+    if (row["cap_published_at"] is None or row["status"] == "closed"
+            or row["cap_expires_at"] is None or row["cap_expires_at"] <= dt.datetime.now(dt.UTC)):
         raise NotFound(f"no current warning for incident {incident_id}")
     base = str(request.base_url).rstrip("/")
     return Response(

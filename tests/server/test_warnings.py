@@ -187,7 +187,8 @@ def test_warnings_json_and_live_warning_events(live_server, engine):
         assert _next_warning(events) == {"kind": "removed", "id": area_id}
         assert area_id not in [f["id"] for f in httpx.get(f"{base}/warnings.json").json()[
             "features"]]
-        assert httpx.get(f"{base}/warnings/{area_id}.cap").status_code in (200, 404)
+        assert httpx.get(f"{base}/warnings/{area_id}.cap").status_code == 404
+        assert f"incident-{area_id}-" not in httpx.get(f"{base}/warnings.cap").text
         # closing the incident removes its warning too
         httpx.post(f"{base}/incidents/{point_id}/transition",
                    json={"status": "closed", "reason": "resolved"}, headers=staff)
