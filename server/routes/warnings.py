@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from server.deps import ConnDep, StaffDep
 from twin import i18n
@@ -19,12 +19,16 @@ router = APIRouter(tags=["warnings"])
 ATOM = "http://www.w3.org/2005/Atom"
 
 
+Headline = Annotated[str, Field(max_length=200)]
+Instruction = Annotated[str, Field(max_length=5000)]
+
+
 class PublishIn(BaseModel):
     expires_hours: float = 24
-    headline_vi: str | None = None
-    headline_en: str | None = None
-    instruction_vi: str | None = None
-    instruction_en: str | None = None
+    headline_vi: Headline | None = None
+    headline_en: Headline | None = None
+    instruction_vi: Instruction | None = None
+    instruction_en: Instruction | None = None
 
 
 @router.post("/incidents/{incident_id}/publish")

@@ -325,3 +325,10 @@ def test_a_database_conflict_is_409(settings: Settings, engine: Engine) -> None:
     with TestClient(app, raise_server_exceptions=False) as c:
         body = refused(c.get("/test-conflict"), 409)
     assert body["code"] == "Conflict"
+
+
+def test_warning_text_limits(client: TestClient, staff: dict[str, str], incident: int) -> None:
+    refused(client.post(f"/incidents/{incident}/publish", json={"headline_vi": "h" * 201},
+                        headers=staff), 422)
+    refused(client.post(f"/incidents/{incident}/publish",
+                        json={"instruction_en": "i" * 5001}, headers=staff), 422)

@@ -30,7 +30,7 @@ from twin.migrate import upgrade
 from twin.settings import Settings
 from twin.users import add_user
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 SKIP_PATHS = ("/live",)  # an endless event stream
 TIMEOUT_S = 30
 
