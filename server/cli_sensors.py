@@ -1,7 +1,11 @@
 """Command-line parts for sensors (typer sub-apps registered by ``server.cli``):
 
 ``twin ingest mqtt`` · ``twin simulate sensors`` · ``twin mqtt up|down|status`` ·
-``twin sensors demo`` · ``twin gateways add|list|revoke``.
+``twin sensors demo`` · ``twin gateways add|list|revoke|remove``.
+
+Gateways sign in to the broker with their name and API key; every command that changes
+gateways or the demo network regenerates the broker's password and ACL files and makes
+a running broker reload them (``twin.sensors.broker``).
 
 Also runnable alone: ``python -m server.cli_sensors ingest mqtt``.
 """
@@ -59,14 +63,18 @@ def ingest_mqtt(
         True),
 ) -> None:
     """Subscribe to v1.1/Datastreams(id)/Observations (QoS 1) and store the readings."""
+    from twin.sensors.broker import INTERNAL_USER
     from twin.sensors.mqtt import Ingester
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     s = Settings()
     broker_url = url or s.mqtt_url
-    ing = Ingester(_engine(s), broker_url, client_id=client_id, flush_seconds=flush_ms / 1000,
+    engine = _engine(s)
+    broker = _broker()
+    ing = Ingester(engine, broker_url, client_id=client_id, flush_seconds=flush_ms / 1000,
                    flush_max=flush_max, publish=publish,
-                   sta_base=f"http://{s.host}:{s.port}/sta/v1.1")
+                   sta_base=f"http://{s.host}:{s.port}/sta/v1.1", username=INTERNAL_USER,
+                   password=broker.internal_password(), acl_sync=lambda: _sync(engine))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -84,30 +92,34 @@ def ingest_mqtt(
 def simulate_sensors(
     via: Annotated[str, typer.Option(help="http or mqtt")] = "http",
     base_url: Annotated[str | None, typer.Option(help="server (default TWIN_HOST:PORT)")] = None,
+    gateway: Annotated[str, typer.Option(help="the gateway owning the demo network")] = (
+        "demo-gateway"),
     api_key: Annotated[str | None, typer.Option(
-        envvar="TWIN_GATEWAY_KEY", help="gateway key (default: a new 'simulator' gateway)")] = None,
+        envvar="TWIN_GATEWAY_KEY", help="its key (default: a new key for it, kept in the "
+        "data folder)")] = None,
     tick: Annotated[float, typer.Option(help="seconds between readings")] = 2.0,
     event_ticks: Annotated[int, typer.Option(help="ticks the rain event lasts")] = 90,
     duration: Annotated[float, typer.Option(help="seconds to run")] = 300.0,
     seed: Annotated[int, typer.Option()] = 7,
 ) -> None:
     """Replay a rain event on the demo network so the live layers move."""
-    from twin.sensors import gateways, simulate
+    from twin.sensors import simulate
 
     s = Settings()
     engine = _engine(s, 2)
-    sender: simulate.HttpSender | simulate.MqttSender
-    if via == "http":
-        if not api_key:
-            import secrets
-
-            with engine.begin() as conn:
-                _, api_key = gateways.add(conn, f"simulator-{secrets.token_hex(3)}")
-        sender = simulate.HttpSender(base_url or f"http://{s.host}:{s.port}", api_key)
-    elif via == "mqtt":
-        sender = simulate.MqttSender(s.mqtt_url)
-    else:
+    if via not in ("http", "mqtt"):
         _fail("--via must be http or mqtt")
+        return
+    sender: simulate.HttpSender | simulate.MqttSender
+    try:
+        if not api_key:
+            api_key = _gateway_key(engine, gateway)
+        if via == "http":
+            sender = simulate.HttpSender(base_url or f"http://{s.host}:{s.port}", api_key)
+        else:
+            sender = simulate.MqttSender(s.mqtt_url, username=gateway, password=api_key)
+    except (TwinError, RuntimeError, OSError) as exc:
+        _fail(str(exc))
         return
     try:
         n = simulate.run(engine, sender.send, tick_seconds=tick, event_ticks=event_ticks,
@@ -131,10 +143,60 @@ def _broker():  # noqa: ANN202
     return default_broker(s.mqtt_url, s.data_dir)
 
 
+def _sync(engine) -> None:  # noqa: ANN001
+    """Regenerate the broker's password and ACL files (a running broker reloads them)."""
+    try:
+        _broker().sync(engine)
+    except Exception as exc:  # noqa: BLE001 - say so, the command itself succeeded
+        err.print(f"[yellow]warning:[/] MQTT access files not updated: {exc}")
+
+
+def _gateway_key(engine, name: str) -> str:  # noqa: ANN001
+    """The key of gateway ``name`` kept in the data folder (mode 0600), or a new one."""
+    from twin.sensors import gateways
+    from twin.sensors.broker import write_private
+
+    b = _broker()
+    kept = b.folder / f"{name}.key"
+    try:
+        key = kept.read_text(encoding="utf-8").strip()
+    except OSError:
+        key = ""
+    with engine.begin() as conn:
+        _adopt_demo(conn)
+        if not key or gateways.verify(conn, key) is None:
+            key = gateways.rotate(conn, name)
+            b.folder.mkdir(parents=True, exist_ok=True)
+            write_private(kept, key + "\n")
+            b.remember(name, key)
+    _sync(engine)
+    return key
+
+
+def _adopt_demo(conn) -> None:  # noqa: ANN001
+    """The demo network belongs to the demo gateway."""
+    from sqlalchemy import text
+
+    from twin.sensors import gateways
+    from twin.sensors.demo import MARK
+
+    ids = [r[0] for r in conn.execute(text(
+        "SELECT id FROM thing WHERE properties ->> 'source' = :m"), {"m": MARK})]
+    gateways.adopt(conn, gateways.DEMO, ids)
+
+
 @mqtt_app.command("up")
 def mqtt_up() -> None:
     """Start Mosquitto on TWIN_MQTT_URL's port (config and data in <data dir>/mqtt)."""
     b = _broker()
+    try:
+        b.write_config()
+        b.sync(_engine(Settings(), 1))
+    except TwinError as exc:
+        _fail(str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - no database: the internal user only
+        err.print(f"[yellow]warning:[/] no gateways can sign in ({exc})")
     try:
         pid = b.up()
     except TwinError as exc:
@@ -171,8 +233,19 @@ def sensors_demo(seed: Annotated[int, typer.Option()] = 7) -> None:
     """Add the demo sensor network of Đà Nẵng (once) with six hours of readings."""
     from twin.sensors.demo import add_sensor_network
 
-    with _engine(Settings(), 1).begin() as conn:
+    engine = _engine(Settings(), 1)
+    with engine.begin() as conn:
         out = add_sensor_network(conn, seed)
+        _adopt_demo(conn)
+    if out.get("gateway_key"):
+        from twin.sensors import gateways
+        from twin.sensors.broker import write_private
+
+        b = _broker()
+        b.remember(gateways.DEMO, out["gateway_key"])
+        b.folder.mkdir(parents=True, exist_ok=True)
+        write_private(b.folder / f"{gateways.DEMO}.key", out["gateway_key"] + "\n")
+    _sync(engine)
     if not out["created"]:
         console.print("demo sensor network present, skipping")
         return
@@ -184,15 +257,19 @@ def sensors_demo(seed: Annotated[int, typer.Option()] = 7) -> None:
 
 @gateways_app.command("add")
 def gateways_add(name: Annotated[str, typer.Argument(help="gateway name")]) -> None:
-    """Create a gateway; prints its API key once (send it as X-Api-Key)."""
+    """Create a gateway; prints its API key once (send it as X-Api-Key over HTTP; over
+    MQTT sign in with the gateway's name as user name and the key as password)."""
     from twin.sensors import gateways
 
+    engine = _engine(Settings(), 1)
     try:
-        with _engine(Settings(), 1).begin() as conn:
+        with engine.begin() as conn:
             gid, key = gateways.add(conn, name)
     except TwinError as exc:
         _fail(str(exc))
         return
+    _broker().remember(name, key)
+    _sync(engine)
     console.print(f"[green]added[/] gateway {name} (id {gid})")
     print(key)
 
@@ -210,13 +287,32 @@ def gateways_list() -> None:
 
 @gateways_app.command("revoke")
 def gateways_revoke(name: Annotated[str, typer.Argument()]) -> None:
+    """Disable a gateway's key (HTTP and MQTT; a connected gateway is disconnected)."""
     from twin.sensors import gateways
 
-    with _engine(Settings(), 1).begin() as conn:
+    engine = _engine(Settings(), 1)
+    with engine.begin() as conn:
         ok = gateways.revoke(conn, name)
     if not ok:
         _fail(f"no gateway {name!r}")
+    _broker().remember(name, None)
+    _sync(engine)
     console.print(f"revoked {name}")
+
+
+@gateways_app.command("remove")
+def gateways_remove(name: Annotated[str, typer.Argument()]) -> None:
+    """Delete a gateway (its Things stay, owned by no gateway)."""
+    from twin.sensors import gateways
+
+    engine = _engine(Settings(), 1)
+    with engine.begin() as conn:
+        ok = gateways.remove(conn, name)
+    if not ok:
+        _fail(f"no gateway {name!r}")
+    _broker().remember(name, None)
+    _sync(engine)
+    console.print(f"removed {name}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,12 @@
 """OGC SensorThings API 1.1 under ``/sta/v1.1`` (reads for everyone — anonymous callers
 see public Things only — and writes for staff tokens and gateways' ``X-Api-Key``).
 
+A gateway's key is scoped to what it owns (``twin.sensors.gateways``): the Things it
+creates become its own (``properties.gateway``), and it may add Observations to, change
+or delete only its own Things, their Datastreams and Observations (else 403). Shared
+entities (Sensors, ObservedProperties, Locations, FeaturesOfInterest) it may create but
+not change or delete.
+
 Also ``POST /sta/v1.1/CreateObservations`` (dataArray batches) and
 ``GET /sta/v1.1/Datastreams(id)/Observations/aggregate`` (buckets computed in SQL).
 """
@@ -12,6 +18,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Connection
 
 from layers.access import is_staff
 from server.deps import get_principal
@@ -68,6 +75,68 @@ def _writer(request: Request) -> str:
     return principal.username or "staff"
 
 
+def _gateway_name(conn: Connection, actor: str) -> str | None:
+    """The writing gateway's name, or None for staff."""
+    if not actor.startswith("gateway:"):
+        return None
+    return gateways.name_of(conn, int(actor.split(":", 1)[1])) or "?"
+
+
+def _require_own(conn: Connection, gateway: str, set_name: str, ident: Any) -> None:
+    """403 unless ``set_name(ident)`` is the gateway's own Thing, Datastream or Observation
+    (an unknown id is left to the write itself, which answers 400 or 404)."""
+    if isinstance(ident, bool) or not isinstance(ident, int) or not 0 < ident < 2**63:
+        return
+    exists, owner = gateways.owner(conn, set_name, ident)
+    if exists and owner != gateway:
+        raise HTTPException(403, f"gateway {gateway!r} does not own {set_name}({ident})")
+
+
+def _ref_id(value: dict[str, Any]) -> Any:
+    if value and set(value) <= {"@iot.id", "@iot.selfLink"}:
+        return value.get("@iot.id")
+    return None
+
+
+_SETS = {"Thing": "Things", "Things": "Things", "Datastream": "Datastreams",
+         "Datastreams": "Datastreams"}
+_NESTED = ("Thing", "Things", "Datastream", "Datastreams", "Locations", "Observations")
+
+
+def _scope(conn: Connection, gateway: str, value: Any, key: str) -> None:
+    """Walk a body about to be written by a gateway: references to Things and
+    Datastreams must be its own, and the new Things it holds become its own."""
+    if isinstance(value, list):
+        for v in value:
+            _scope(conn, gateway, v, key)
+        return
+    if not isinstance(value, dict):
+        return
+    ref = _ref_id(value)
+    if ref is not None:
+        if key in _SETS:
+            _require_own(conn, gateway, _SETS[key], ref)
+        return
+    if key in ("Thing", "Things"):
+        props = value.get("properties")
+        if props is None or isinstance(props, dict):
+            value["properties"] = {**(props or {}), gateways.OWNER: gateway}
+    for k in _NESTED:
+        if k in value:
+            _scope(conn, gateway, value[k], k)
+
+
+def _scope_path(conn: Connection, gateway: str, segments: list[str], body: Any) -> None:
+    """A gateway's create at ``segments`` (one entity set, or a set under a parent)."""
+    if len(segments) == 2:
+        parent, pid = _single(segments[:1])
+        if parent in ("Things", "Datastreams"):
+            _require_own(conn, gateway, parent, pid)
+        _scope(conn, gateway, body, segments[1])
+    elif segments:
+        _scope(conn, gateway, body, segments[0])
+
+
 async def _json(request: Request) -> Any:
     size = request.headers.get("content-length")
     if size and size.isdigit() and int(size) > MAX_BODY:
@@ -115,6 +184,13 @@ async def create_observations(request: Request) -> ORJSONResponse:
         except payloads.TooLarge as exc:
             raise _too_large(str(exc)) from None
         with request.app.state.engine.begin() as conn:
+            gateway = _gateway_name(conn, actor)
+            if gateway is not None:
+                foreign = gateways.foreign_datastreams(
+                    conn, gateway, sorted({r.datastream_id for r in raw}))
+                if foreign:
+                    raise HTTPException(403, f"gateway {gateway!r} does not own Datastream(s) "
+                                        f"{', '.join(map(str, foreign[:10]))}: nothing stored")
             res = ingest.ingest(conn, raw, via="http", want_ids=True)
         return [f"{base}/Observations({i})" for i in res.ids]
 
@@ -186,12 +262,15 @@ _LINKS = {("Things", "Locations"): "thing", ("Things", "Datastreams"): "thing",
 
 @router.post("/{path:path}", status_code=201, summary="Create an entity (deep insert)")
 async def create(request: Request, path: str) -> ORJSONResponse:
-    await run_in_threadpool(_writer, request)
+    actor = await run_in_threadpool(_writer, request)
     body = await _json(request)
     segments = [s for s in path.split("/") if s]
 
     def work() -> tuple[str, int]:
         with request.app.state.engine.begin() as conn:
+            gateway = _gateway_name(conn, actor)
+            if gateway is not None:
+                _scope_path(conn, gateway, segments, body)
             if len(segments) == 1 and segments[0] in ENTITIES:
                 set_name = segments[0]
                 if set_name == "Observations":
@@ -215,12 +294,22 @@ async def create(request: Request, path: str) -> ORJSONResponse:
 
 @router.patch("/{path:path}", summary="Update an entity")
 async def update(request: Request, path: str) -> ORJSONResponse:
-    await run_in_threadpool(_writer, request)
+    actor = await run_in_threadpool(_writer, request)
     body = await _json(request)
     set_name, ident = _single([s for s in path.split("/") if s])
 
     def work() -> None:
         with request.app.state.engine.begin() as conn:
+            gateway = _gateway_name(conn, actor)
+            if gateway is not None:
+                _own_target(conn, gateway, set_name, ident)
+                if isinstance(body, dict):
+                    props = body.get("properties")
+                    if set_name == "Things" and isinstance(props, dict):
+                        body["properties"] = {**props, gateways.OWNER: gateway}  # still its own
+                    for k in _NESTED:
+                        if k in body:
+                            _scope(conn, gateway, body[k], k)
             write.update(conn, set_name, ident, body)
 
     await run_in_threadpool(work)
@@ -229,8 +318,18 @@ async def update(request: Request, path: str) -> ORJSONResponse:
 
 @router.delete("/{path:path}", summary="Delete an entity (and what depends on it)")
 def delete(request: Request, path: str) -> Response:
-    _writer(request)
+    actor = _writer(request)
     set_name, ident = _single([s for s in path.split("/") if s])
     with request.app.state.engine.begin() as conn:
+        gateway = _gateway_name(conn, actor)
+        if gateway is not None:
+            _own_target(conn, gateway, set_name, ident)
         write.delete(conn, set_name, ident)
     return Response(status_code=200)
+
+
+def _own_target(conn: Connection, gateway: str, set_name: str, ident: int) -> None:
+    """A gateway may change or delete only its own Things, Datastreams, Observations."""
+    if set_name not in ("Things", "Datastreams", "Observations"):
+        raise HTTPException(403, f"gateways cannot change or delete {set_name}")
+    _require_own(conn, gateway, set_name, ident)

@@ -1,5 +1,6 @@
 """The sensor commands: `mqtt up|status|down`, `gateways`, `sensors demo`, and the real
-`ingest mqtt` process storing a reading and stopping cleanly on SIGTERM."""
+`ingest mqtt` process storing a gateway's reading (signed in with its name and key) and
+stopping cleanly on SIGTERM; a revoked gateway cannot sign in again."""
 
 import datetime as dt
 import json
@@ -7,8 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -19,7 +22,31 @@ from server.cli_sensors import app
 from tests.conftest import count
 from tests.server.livesrv import free_port
 from tests.twin.sensors_net import make_net
+from twin.sensors import gateways
 from twin.sensors.mqtt import topic_for
+
+
+def _connect(port, cid, user, key):
+    """A connected client, or its CONNACK reason code when the broker refuses."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid,
+                    protocol=MQTTProtocolVersion.MQTTv5)
+    c.username_pw_set(user, key)
+    answered, codes = threading.Event(), []
+    c.on_connect = lambda cl, u, f, reason, p: (codes.append(reason), answered.set())
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    assert answered.wait(10), "no CONNACK"
+    if codes[0].is_failure:
+        c.loop_stop()
+        return codes[0].value
+    return c
+
+
+def _wait_for(pred, timeout):
+    deadline = time.monotonic() + timeout
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pred()
 
 
 @pytest.fixture(scope="module")
@@ -40,35 +67,55 @@ def test_broker_gateways_and_ingest_process(env, engine):
         name = f"gw-{uuid.uuid4().hex[:6]}"
         added = run(app, ["gateways", "add", name], env=e)
         assert added.exit_code == 0 and "twk_" in added.output
+        key = added.output.strip().splitlines()[-1]
         assert run(app, ["gateways", "add", name], env=e).exit_code == 2  # exists
         assert name in run(app, ["gateways", "list"], env=e).output
-        assert run(app, ["gateways", "revoke", name], env=e).exit_code == 0
+        folder = Path(e["TWIN_DATA_DIR"]) / "mqtt"
+        assert all((folder / f).stat().st_mode & 0o077 == 0
+                   for f in ("passwd", "acl", "internal.secret", "gateways.hash"))
+        assert key not in (folder / "passwd").read_text()  # only its hash
 
         net = make_net(engine)
+        with engine.begin() as c:
+            gateways.adopt(c, name, [net.tower])  # the ingester regenerates the ACL
         proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli_sensors", "ingest", "mqtt", "--client-id",
              f"cli-{net.tag}"], env={**os.environ, **e}, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
         try:
-            pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"cli-pub-{net.tag}",
-                              protocol=MQTTProtocolVersion.MQTTv5)
-            pub.connect("127.0.0.1", port)
-            pub.loop_start()
             where = f"datastream_id = {net.level}"
             deadline = time.monotonic() + 30
             k = 0
+            # until the process is up and subscribed and the ACL has the datastream: a new
+            # connection per reading, since Mosquitto may close one after a refused publish
             while count(engine, "observation", where) == 0 and time.monotonic() < deadline:
+                pub = _connect(port, f"cli-pub-{net.tag}", name, key)
+                assert not isinstance(pub, int), pub
                 t = dt.datetime(2026, 7, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=k)
                 pub.publish(topic_for(net.level), json.dumps(
-                    {"phenomenonTime": t.isoformat(), "result": 1.0}), qos=1)
+                    {"phenomenonTime": t.isoformat(), "result": 1.0}), qos=1).wait_for_publish(5)
                 k += 1
-                time.sleep(0.3)  # until the process is up and subscribed
+                _wait_for(lambda: count(engine, "observation", where) > 0, 1.0)
+                pub.disconnect()
+                pub.loop_stop()
             assert count(engine, "observation", where) > 0
-            pub.disconnect()
         finally:
             proc.send_signal(signal.SIGTERM)
             out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0 and "stopped: Stats(" in out, out
+        assert run(app, ["gateways", "revoke", name], env=e).exit_code == 0
+
+        def refused():  # once the broker has reloaded its password file
+            c = _connect(port, f"cli-revoked-{net.tag}", name, key)
+            if isinstance(c, int):
+                return c == 135  # not authorized
+            c.disconnect()
+            c.loop_stop()
+            return False
+
+        assert _wait_for(refused, 10)
+        assert run(app, ["gateways", "remove", name], env=e).exit_code == 0
+        assert name not in run(app, ["gateways", "list"], env=e).output
     finally:
         down = run(app, ["mqtt", "down"], env=e)
         assert "stopped" in down.output

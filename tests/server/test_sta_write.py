@@ -1,5 +1,5 @@
-"""SensorThings writes: deep insert, update, delete, gateways, CreateObservations and
-bad payloads (clear 4xx, nothing written)."""
+"""SensorThings writes: deep insert, update, delete, gateways (scoped to what they own),
+CreateObservations and bad payloads (clear 4xx, nothing written)."""
 
 import datetime as dt
 
@@ -22,6 +22,7 @@ def env(settings, engine):
     net = make_net(engine)
     with engine.begin() as c:
         _, key = gateways.add(c, f"gw-{net.tag}")
+        gateways.adopt(c, f"gw-{net.tag}", [net.tower, net.plant])
     with TestClient(create_app(settings)) as client:
         yield client, net, token_for(client, engine, "responder"), {"X-Api-Key": key}
 
@@ -168,3 +169,55 @@ def test_bad_entities_are_refused_whole(env, engine, body, words):
     r = client.post(f"{STA}/Things", json=body, headers=staff)
     assert r.status_code == 400 and words in r.text, r.text
     assert count(engine, "thing") == before
+
+
+def test_gateway_keys_are_scoped_to_what_the_gateway_owns(env, engine):
+    client, net, staff, gw = env
+    other = make_net(engine)  # owned by no gateway
+    private = other.plant
+    before = count(engine, "observation")
+    # another's entities: 403, nothing changed
+    r = client.patch(f"{STA}/Things({private})", json={"properties": {"public": True}},
+                     headers=gw)
+    assert r.status_code == 403 and "does not own" in r.text
+    assert client.get(f"{STA}/Things({private})").status_code == 404  # still private
+    assert client.delete(f"{STA}/Datastreams({other.level})", headers=gw).status_code == 403
+    assert client.delete(f"{STA}/Things({other.tower})", headers=gw).status_code == 403
+    assert client.get(f"{STA}/Datastreams({other.level})").status_code == 200
+    assert client.patch(f"{STA}/Sensors({net.sensor})", json={"name": "x"},
+                        headers=gw).status_code == 403  # shared entities
+    obs = {"phenomenonTime": "2026-04-05T00:00:00Z", "result": 99.0}
+    assert client.post(f"{STA}/Datastreams({other.level})/Observations", json=obs,
+                       headers=gw).status_code == 403
+    assert client.post(f"{STA}/Observations", json={**obs, "Datastream": {
+        "@iot.id": other.level}}, headers=gw).status_code == 403
+    r = client.post(f"{STA}/CreateObservations", headers=gw, json=[
+        _batch(net.level, dt.datetime(2026, 4, 5, tzinfo=dt.UTC), [1.0]),
+        _batch(other.level, dt.datetime(2026, 4, 5, tzinfo=dt.UTC), [99.0])])
+    assert r.status_code == 403 and str(other.level) in r.text
+    assert count(engine, "observation") == before  # nothing stored, not even its own
+    r = client.post(f"{STA}/Datastreams", headers=gw, json={
+        "name": "sneaky", "unitOfMeasurement": LEVEL_UOM, "observationType": MEASUREMENT,
+        "Thing": {"@iot.id": other.tower}, "Sensor": {"@iot.id": net.sensor},
+        "ObservedProperty": {"@iot.id": net.prop}})
+    assert r.status_code == 403
+    r = client.post(f"{STA}/Things({other.tower})/Locations", headers=gw, json={
+        "name": "moved", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [108.2, 16.0]}})
+    assert r.status_code == 403
+    # a Thing it creates is its own: it may change and delete it, staff see who owns it
+    r = client.post(f"{STA}/Things", json=_thing(f"gw{net.tag}"), headers=gw)
+    assert r.status_code == 201, r.text
+    tid = r.json()["@iot.id"]
+    assert r.json()["properties"]["gateway"] == f"gw-{net.tag}"
+    r = client.patch(f"{STA}/Things({tid})", json={"properties": {"public": False}}, headers=gw)
+    assert r.status_code == 200
+    props = client.get(f"{STA}/Things({tid})", headers=staff).json()["properties"]
+    assert props["gateway"] == f"gw-{net.tag}" and props["public"] is False  # still its own
+    ds = client.get(f"{STA}/Things({tid})/Datastreams", headers=staff).json()["value"][0]
+    r = client.post(f"{STA}/Datastreams({ds['@iot.id']})/Observations", json=obs, headers=gw)
+    assert r.status_code == 201
+    assert client.delete(f"{STA}/Things({tid})", headers=gw).status_code == 200
+    # staff may still do anything
+    assert client.patch(f"{STA}/Things({other.tower})", json={"name": "staff edit"},
+                        headers=staff).status_code == 200

@@ -65,6 +65,7 @@ def sensors(web_engine: Any) -> Sensors:
         private = _thing(conn, f"Nhà máy {tag}", PRIVATE_AT, False, tag)
         ids = [_datastream(conn, t) for t in (chart, alarm, private)]
         _, key = gateways.add(conn, f"gateway {tag}")
+        gateways.adopt(conn, f"gateway {tag}", [chart, alarm, private])  # its key writes these
     # six hours of readings every 10 minutes, rising from 1.20 m to 1.85 m
     start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(hours=6)
     values = [round(1.20 + 0.65 * k / 35, 3) for k in range(36)]

@@ -1,17 +1,23 @@
 """``twin ingest mqtt``: SensorThings' MQTT extension on Mosquitto.
 
-Subscribes (QoS 1, persistent session: fixed client id, ``clean_start`` false, a week of
-session expiry) to ``v1.1/Datastreams(<id>)/Observations`` (any id) and
-``v1.1/Observations``, batches the readings (a flush every ``flush_seconds`` or
-``flush_max`` messages), stores them idempotently and acknowledges each message only
-after its batch is committed (paho's manual acks). A broker restart or a lost database
-therefore loses nothing: unacknowledged messages are delivered again, and a reading
-delivered twice is stored once.
+Signs in as the broker's internal user (``twin.sensors.broker``: gateways may publish only
+to their own datastreams' topics) and subscribes (QoS 1, persistent session: fixed client
+id, ``clean_start`` false, a week of session expiry) to
+``v1.1/Datastreams(<id>)/Observations`` (any id), batches the readings (a flush every
+``flush_seconds`` or ``flush_max`` messages), stores them idempotently and acknowledges
+each message only after its batch is committed (paho's manual acks). A broker restart or
+a lost database therefore loses nothing: unacknowledged messages are delivered again,
+and a reading delivered twice is stored once.
 
-New observations (also those that arrived over HTTP, announced on ``twin_sensor``) are
-published to the same topics for subscribers, with ``@iot.id``. The ingester subscribes
-with MQTT v5 ``no_local`` and ignores payloads carrying ``@iot.id``, so it never
-re-ingests what it published. It also runs the no-signal sweep every ``sweep_seconds``.
+As a second gate behind the broker's ACL, a reading is stored only when its datastream's
+Thing belongs to an enabled gateway. New observations of public datastreams (also those
+that arrived over HTTP, announced on ``twin_sensor``) are published to the same topics
+for subscribers, with ``@iot.id``; private readings are never republished. When Things
+or Datastreams change (``twin_table``), ``acl_sync`` (the broker's ACL) runs.
+
+The ingester subscribes with MQTT v5 ``no_local`` and ignores payloads carrying
+``@iot.id``, so it never re-ingests what it published. It also runs the no-signal sweep
+every ``sweep_seconds``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +39,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from twin.errors import InputError
@@ -40,7 +47,7 @@ from twin.sensors import ingest, mqttwire, payloads, rules
 from twin.sensors.broker import host_port
 
 log = logging.getLogger("twin.mqtt")
-TOPICS = ("v1.1/+/Observations", "v1.1/Observations")
+TOPICS = ("v1.1/+/Observations",)
 _DS_TOPIC = re.compile(r"^v1\.1/Datastreams\((\d+)\)/Observations$")
 
 
@@ -76,6 +83,9 @@ class Ingester:
     publish: bool = True
     sweep_seconds: float = 30.0
     sta_base: str = "http://127.0.0.1:8000/sta/v1.1"
+    username: str | None = None
+    password: str | None = None
+    acl_sync: Callable[[], object] | None = None
     stats: Stats = field(default_factory=Stats)
 
     def __post_init__(self) -> None:
@@ -84,6 +94,7 @@ class Ingester:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
         self._gen = 0
         self._published: collections.deque[int] = collections.deque(maxlen=200_000)
         self._published_set: set[int] = set()
@@ -95,10 +106,13 @@ class Ingester:
         c = mqttwire.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                         protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
         c.reconnect_delay_set(min_delay=1, max_delay=3)
+        if self.username:
+            c.username_pw_set(self.username, self.password)
         c.max_queued_messages_set(0)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = lambda *_: self._subscribed.set()
         c.on_raw = self._on_raw
         return c
 
@@ -117,6 +131,7 @@ class Ingester:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        props: Any) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         if not self._stop.is_set():
             log.warning("MQTT disconnected (%s); reconnecting", reason)
 
@@ -160,6 +175,10 @@ class Ingester:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Until the broker acknowledged the subscription (SUBACK)."""
+        return self._subscribed.wait(timeout)
 
     # -- storing --------------------------------------------------------------------------
     def _flush_loop(self) -> None:
@@ -206,7 +225,7 @@ class Ingester:
         ds = self._topics.get(topic, -1)
         if ds == -1:
             mt = _DS_TOPIC.match(topic)
-            ds = int(mt.group(1)) if mt else (0 if topic == "v1.1/Observations" else None)
+            ds = int(mt.group(1)) if mt else None
             if len(self._topics) < 100_000:
                 self._topics[topic] = ds
         return ds
@@ -271,6 +290,12 @@ class Ingester:
         if not raws:
             return ingest.IngestResult(0, 0)
         with self.engine.begin() as conn:
+            owned = _owned(conn, sorted({r.datastream_id for r in raws}))
+            for r in raws:
+                if r.datastream_id not in owned:
+                    self._reject(r.where, f"Datastream {r.datastream_id} belongs to no enabled "
+                                 "gateway")
+            raws = [r for r in raws if r.datastream_id in owned]
             rows, meta, rejected = ingest.check(conn, raws, lenient=True)
             for _, reason in rejected:
                 self._reject("batch", reason)
@@ -291,8 +316,20 @@ class Ingester:
 
     # -- publishing ------------------------------------------------------------------------
     def _publish(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        try:
+            with self.engine.connect() as conn:
+                public = {r[0] for r in conn.execute(text(
+                    "SELECT d.id FROM datastream d JOIN thing t ON t.id = d.thing_id "
+                    "WHERE d.id = ANY(:i) AND t.public"), {"i": sorted({r[1] for r in rows})})}
+        except DBAPIError as exc:
+            log.warning("not publishing %d observations: %s", len(rows), exc)
+            return
         out: list[tuple[str, bytes]] = []
         for oid, ds, t, result, result_json in rows:
+            if ds not in public:
+                continue  # private readings never go out over MQTT
             if oid in self._published_set:
                 continue
             if len(self._published) == self._published.maxlen:
@@ -310,7 +347,6 @@ class Ingester:
     def _bridge_loop(self) -> None:
         """Publish observations that arrived over HTTP (announced on ``twin_sensor``)."""
         import psycopg
-        from sqlalchemy import text
 
         from twin.sensors.notify import SENSOR_CHANNEL
 
@@ -320,8 +356,15 @@ class Ingester:
             try:
                 with psycopg.connect(url, autocommit=True) as listen:
                     listen.execute(f"LISTEN {SENSOR_CHANNEL}")
+                    listen.execute("LISTEN twin_table")
+                    if self.acl_sync is not None:
+                        self.acl_sync()  # changes while no one listened
                     while not self._stop.is_set():
+                        acl_stale = False
                         for note in listen.notifies(timeout=0.5, stop_after=50):
+                            if note.channel == "twin_table":
+                                acl_stale |= note.payload in ("thing", "datastream")
+                                continue
                             msg = json.loads(note.payload)
                             if msg.get("kind") != "observation" or msg.get("via") == "mqtt":
                                 continue
@@ -333,7 +376,18 @@ class Ingester:
                                     "result_json FROM observation WHERE id BETWEEN :a AND :b"),
                                     {"a": msg["first_id"], "b": msg["last_id"]}).all()
                             self._publish([tuple(r) for r in rows])
+                        if acl_stale and self.acl_sync is not None:
+                            self.acl_sync()
             except Exception as exc:  # noqa: BLE001 - reconnect on any failure
                 if not self._stop.is_set():
                     log.warning("bridge listener: %s; reconnecting", exc)
                     self._stop.wait(1.0)
+
+
+def _owned(conn: Any, ids: list[int]) -> set[int]:
+    """Those datastreams whose Thing belongs to an enabled gateway."""
+    if not ids:
+        return set()
+    return {r[0] for r in conn.execute(text(
+        "SELECT d.id FROM datastream d JOIN thing t ON t.id = d.thing_id JOIN gateway g ON "
+        "g.name = t.properties ->> 'gateway' AND g.enabled WHERE d.id = ANY(:i)"), {"i": ids})}

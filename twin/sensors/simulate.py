@@ -2,10 +2,11 @@
 
 Every tick (``tick_seconds`` of real time) sends one reading per demo datastream,
 stamped with the current time, over HTTP (``CreateObservations`` with a gateway key)
-or MQTT (QoS 1, one message per reading). The event advances ``1 / event_ticks`` per
-tick: rain builds over the city, the rivers rise past their warning and flood marks
-(alarms; a flood incident at the towers), turbidity at the plants climbs, traffic thins
-out, then everything recedes and the alarms clear.
+or MQTT (QoS 1, one message per reading, signed in as the gateway: its name and key).
+The event advances ``1 / event_ticks`` per tick: rain builds over the city, the rivers
+rise past their warning and flood marks (alarms; a flood incident at the towers),
+turbidity at the plants climbs, traffic thins out, then everything recedes and the
+alarms clear.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class HttpSender:
 
 
 class MqttSender:
-    def __init__(self, mqtt_url: str, client_id: str = "twin-simulator"):
+    def __init__(self, mqtt_url: str, client_id: str = "twin-simulator",
+                 username: str | None = None, password: str | None = None):
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
@@ -109,8 +111,24 @@ class MqttSender:
         host, port = host_port(mqtt_url)
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=MQTTProtocolVersion.MQTTv5)
+        if username:
+            self.client.username_pw_set(username, password)
+        import threading
+
+        answered, refused = threading.Event(), []
+
+        def on_connect(c: Any, u: Any, f: Any, reason: Any, p: Any) -> None:
+            if reason.is_failure:
+                refused.append(reason)
+            answered.set()
+
+        self.client.on_connect = on_connect
         self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
+        if not answered.wait(15) or refused:
+            self.close()
+            raise RuntimeError(f"the broker refused the connection: "
+                               f"{refused[0] if refused else 'no answer'}")
 
     def send(self, batch: list[tuple[int, dt.datetime, Any]]) -> None:
         from twin.sensors.mqtt import topic_for
