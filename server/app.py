@@ -13,7 +13,7 @@ from server import openapi
 from server.errors import RequestContext, install_error_handlers
 from server.guards import InputGuard
 from server.routes import health
-from twin.db import make_engine
+from twin.db import ReplicaSet, make_engine
 from twin.settings import Settings
 
 
@@ -27,6 +27,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings)
         app.state.closers = []  # background parts (listeners) register their stop here
+        if settings.replica_urls:
+            app.state.replicas = ReplicaSet(settings, app.state.engine)
+            app.state.closers.append(app.state.replicas.close)
         try:
             yield
         finally:

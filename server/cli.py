@@ -95,6 +95,57 @@ def db_status() -> None:
     console.print(f"reachable; migration {rev or 'none'}" + (" (head)" if at_head(engine) else ""))
 
 
+replica_app = typer.Typer(help="Streaming replicas of the managed cluster.",
+                          no_args_is_help=True)
+db_app.add_typer(replica_app, name="replica")
+ReplicaPort = Annotated[int, typer.Option(help="the replica's port on 127.0.0.1")]
+
+
+@replica_app.command("up")
+def replica_up(port: ReplicaPort = 5545) -> None:
+    """Make (pg_basebackup) and start a hot-standby replica; prints its URL."""
+    from twin import localdb
+
+    s = _settings()
+    try:
+        steps = localdb.replica_up(s, port)
+    except TwinError as exc:
+        fail(str(exc))
+    done = [k for k, v in steps.items() if v] or ["already running"]
+    console.print(f"replica on 127.0.0.1:{port}: {', '.join(done)}")
+    console.print(f"TWIN_DATABASE_REPLICA_URLS={localdb.replica_url(s, port)}")
+
+
+@replica_app.command("down")
+def replica_down(port: ReplicaPort = 5545,
+                 remove: Annotated[bool, typer.Option(help="delete its data")] = False) -> None:
+    """Stop the replica (and delete its data with --remove)."""
+    from twin import localdb
+
+    was = localdb.replica_down(_settings(), port, remove=remove)
+    console.print(f"replica on {port}: {'stopped' if was else 'was not running'}"
+                  + (", removed" if remove else ""))
+
+
+@replica_app.command("status")
+def replica_status(port: ReplicaPort = 5545) -> None:
+    """Whether the replica runs, is a standby, and how far behind the primary it is."""
+    from twin import localdb
+    from twin.db import ReplicaSet, make_engine
+
+    s = _settings()
+    if not localdb.replica_running(s, port):
+        fail(f"no replica running on {port} (twin db replica up --port {port})", code=1)
+    rs = ReplicaSet(s.model_copy(update={"database_replica_urls": localdb.replica_url(s, port)}),
+                    make_engine(s, pool_size=1))
+    rs.close()
+    lag = rs.lag_bytes[0]
+    console.print(f"replica on 127.0.0.1:{port}: {'healthy' if rs.healthy[0] else 'NOT healthy'}"
+                  f", {'unreachable' if lag is None else f'{lag:.0f} bytes of WAL behind'}")
+    if not rs.healthy[0]:
+        raise typer.Exit(1)
+
+
 @db_app.command("url")
 def db_url() -> None:
     """Print the SQLAlchemy URL in use."""

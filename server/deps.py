@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, HTTPException, Request
@@ -16,6 +16,18 @@ from twin.settings import Settings
 
 def get_conn(request: Request) -> Iterator[Connection]:
     with request.app.state.engine.connect() as conn:
+        yield conn
+
+
+def read_engine(request: Request) -> Any:
+    """A healthy streaming replica when any is configured, else the primary."""
+    replicas = getattr(request.app.state, "replicas", None)
+    return replicas.read_engine() if replicas is not None else request.app.state.engine
+
+
+def get_read_conn(request: Request) -> Iterator[Connection]:
+    """A connection for reads that need not see the caller's own last write."""
+    with read_engine(request).connect() as conn:
         yield conn
 
 
@@ -70,6 +82,7 @@ def require_staff(principal: Annotated[Principal, Depends(get_principal)]) -> Pr
 
 
 ConnDep = Annotated[Connection, Depends(get_conn)]
+ReadConnDep = Annotated[Connection, Depends(get_read_conn)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

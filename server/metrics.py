@@ -128,6 +128,24 @@ class _StateCollector:
                 if hasattr(p, fn):
                     pool.add_metric([name, state, w], float(getattr(p, fn)()))
         yield pool
+        replicas = getattr(st, "replicas", None)
+        if replicas is not None:
+            reads = GaugeMetricFamily("twin_db_reads", "Read connections handed out, by "
+                                      "engine (replica-N or primary)", labels=["engine", "worker"])
+            for i, n in enumerate(replicas.reads[:-1]):
+                reads.add_metric([f"replica-{i}", w], float(n))
+            reads.add_metric(["primary", w], float(replicas.reads[-1]))
+            yield reads
+            lag = GaugeMetricFamily("twin_replica_lag_bytes", "WAL bytes a replica is behind "
+                                    "(absent: unreachable)", labels=["replica", "worker"])
+            up = GaugeMetricFamily("twin_replica_healthy", "1 when a replica takes reads",
+                                   labels=["replica", "worker"])
+            for i, (b, ok) in enumerate(zip(replicas.lag_bytes, replicas.healthy, strict=True)):
+                if b is not None:
+                    lag.add_metric([f"replica-{i}", w], b)
+                up.add_metric([f"replica-{i}", w], 1.0 if ok else 0.0)
+            yield lag
+            yield up
         hub = getattr(st, "live_hub", None)
         live = GaugeMetricFamily("twin_live_clients", "SSE clients of this worker",
                                  labels=["worker"])

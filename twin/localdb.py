@@ -242,3 +242,73 @@ def up(settings: Settings) -> dict[str, bool]:
         steps["started"] = start(settings)
     steps["created"] = ensure_database(settings)
     return steps
+
+
+# -- streaming replicas of the managed cluster -----------------------------------------
+
+
+def replica_dir(settings: Settings, port: int) -> Path:
+    """A replica's data folder, beside the managed cluster's."""
+    return cluster_dir(settings).parent / f"pg-replica-{port}"
+
+
+def replica_running(settings: Settings, port: int) -> bool:
+    d = replica_dir(settings, port)
+    if not (d / "PG_VERSION").exists():
+        return False
+    return _run([str(bin_dir() / "pg_ctl"), "-D", str(d), "status"], check=False).returncode == 0
+
+
+def replica_up(settings: Settings, port: int) -> dict[str, bool]:
+    """A hot-standby streaming replica of the managed cluster on 127.0.0.1:``port``
+    (``pg_basebackup -R`` once, then ``pg_ctl start``). Idempotent."""
+    if not settings.managed:
+        raise DatabaseUnavailable("replicas are made of the managed cluster; with "
+                                  "TWIN_DATABASE_URL, make them on that server")
+    if port == settings.db_port:
+        raise DatabaseUnavailable(f"port {port} is the primary's")
+    if not running(settings):
+        raise DatabaseUnavailable("the managed cluster is not running (twin db up)")
+    d = replica_dir(settings, port)
+    steps = {"copied": False, "started": False}
+    if not (d / "PG_VERSION").exists():
+        if d.exists():
+            shutil.rmtree(d)
+        _prepare_dir(d)  # empty, owned by the server's user: pg_basebackup fills it
+        res = _run([str(bin_dir() / "pg_basebackup"), "-h", "127.0.0.1",
+                    "-p", str(settings.db_port), "-U", superuser(), "-D", str(d),
+                    "-R", "-X", "stream", "-c", "fast"], check=False)
+        if res.returncode != 0:
+            raise DatabaseUnavailable(f"pg_basebackup failed: {res.stderr.strip()}")
+        steps["copied"] = True
+    if not replica_running(settings, port):
+        opts = " ".join(f"-c {k}={v}" for k, v in SERVER_OPTIONS.items())
+        opts += f" -c hot_standby=on -p {port} -k {d}"
+        log = d / "server.log"
+        res = _run([str(bin_dir() / "pg_ctl"), "-D", str(d), "-l", str(log), "-w", "-t", "60",
+                    "-o", opts, "start"], check=False)
+        if res.returncode != 0:
+            tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+            raise DatabaseUnavailable(f"replica start failed: {res.stderr.strip()} "
+                                      + " ".join(tail))
+        steps["started"] = True
+    return steps
+
+
+def replica_down(settings: Settings, port: int, remove: bool = False) -> bool:
+    """Stop the replica (and delete its folder with ``remove``); True when it ran."""
+    was = replica_running(settings, port)
+    d = replica_dir(settings, port)
+    if was:
+        _run([str(bin_dir() / "pg_ctl"), "-D", str(d), "-m", "fast", "-w", "stop"])
+    if remove and d.exists():
+        shutil.rmtree(d)
+    return was
+
+
+def replica_url(settings: Settings, port: int, dbname: str | None = None) -> str:
+    """The SQLAlchemy URL of the database ``dbname`` (default: ours) on the replica."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(settings.url(dbname)).set(host="127.0.0.1", port=port)
+    return u.render_as_string(hide_password=False)

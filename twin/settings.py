@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     environment: str = Field(
         default="production", description="Only an explicit 'development' accepts a weak "
         "TWIN_SECRET_KEY.")
+    database_replica_urls: str = Field(
+        default="", description="Comma-separated URLs of streaming replicas that take "
+        "feature and search reads (writes stay on the primary).")
+    replica_max_lag_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=0, description="A replica further behind the primary "
+        "(bytes of WAL) is skipped until it catches up.")
     metrics_token: str | None = Field(
         default=None, description="A bearer token a Prometheus scraper sends for /metrics "
         "(staff tokens work too).")
@@ -101,6 +107,10 @@ class Settings(BaseSettings):
         if len(set(key)) < 10:
             return f"{where} repeats too few characters to be a secret; {how}"
         return None
+
+    @property
+    def replica_urls(self) -> list[str]:
+        return [u.strip() for u in self.database_replica_urls.split(",") if u.strip()]
 
     @property
     def managed(self) -> bool:

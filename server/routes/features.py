@@ -28,7 +28,7 @@ from layers.features_params import (
     parse_format,
     parse_items_query,
 )
-from server.deps import CatalogDep, ConnDep, PrincipalDep, get_principal
+from server.deps import CatalogDep, ConnDep, PrincipalDep, get_principal, read_engine
 from twin.errors import NotFound
 
 router = APIRouter(tags=["OGC API Features"])
@@ -244,7 +244,7 @@ def items(collection_id: CollectionId, request: Request) -> Response:
     layer = _layer(request, collection_id)
     q = parse_items_query(layer, request.query_params.multi_items(),
                           request.headers.get("accept"))
-    with request.app.state.engine.connect() as conn:
+    with read_engine(request).connect() as conn:
         if q.format == "csv":
             body, has_next = feats.items_csv(conn, layer, q)
         else:
@@ -276,7 +276,7 @@ def item(collection_id: CollectionId, fid: str, request: Request, f: Fmt = None)
         n = None
     text = None
     if n is not None and -2**63 <= n < 2**63:
-        with request.app.state.engine.connect() as conn:
+        with read_engine(request).connect() as conn:
             text = feats.feature(conn, layer, n)
     if text is None:
         raise NotFound(f"feature {fid!r} not found in collection {layer.id!r}")

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import Connection, text
 
 from layers.catalog import Catalog, Layer
-from server.deps import CatalogDep, ConnDep, PrincipalDep
+from server.deps import CatalogDep, PrincipalDep, ReadConnDep
 
 router = APIRouter(tags=["search"])
 
@@ -180,7 +180,7 @@ def search(conn: Connection, catalog: Catalog, q: str, role: str | None,
 
 @router.get("/search")
 def search_route(
-    conn: ConnDep,
+    conn: ReadConnDep,
     catalog: CatalogDep,
     principal: PrincipalDep,
     q: Annotated[str, Query(min_length=1, max_length=200, description="Name or part of it, "
