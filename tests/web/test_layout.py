@@ -271,3 +271,21 @@ def test_signin_layout(sized):
     SHOTS.mkdir(parents=True, exist_ok=True)
     v.shot(f"layout-signin-{size}")
     assert not v.errors, v.errors
+
+
+def test_tracking_page_layout(sized, live_server):
+    size, v = sized
+    r = httpx.post(live_server + "/open311/v2/requests.json", data={
+        "service_code": "pothole", "lat": str(LANDMARK[1]), "long": str(LANDMARK[0] + 0.001),
+        "description": "Ổ gà thử bố cục"})
+    assert r.status_code in (200, 201), r.text
+    token = r.json()[0]["token"]
+    v.goto(f"/track/{token}", idle=False)
+    page = v.page
+    page.locator("#track-body").wait_for(state="visible")
+    v.idle()
+    # the report's panel and the map it sits on are both in view, the map keeping half
+    check_layout(v, size)
+    assert page.locator("#track-panel").is_visible()
+    v.shot(f"layout-track-{size}")
+    assert not v.errors, v.errors
