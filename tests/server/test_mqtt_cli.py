@@ -127,3 +127,38 @@ def test_sensors_demo_command(env):
     out = CliRunner().invoke(app, ["sensors", "demo"], env=e)
     assert out.exit_code == 0
     assert "added" in out.output or "present, skipping" in out.output
+
+
+def test_simulator_signs_in_as_the_demo_gateway(env, engine):
+    """`make run`'s sensor path with no manual step: demo network, broker, ingester, and
+    the simulator publishing over MQTT as demo-gateway (its key kept in the data folder)."""
+    e, port = env
+    run = CliRunner().invoke
+    assert run(app, ["sensors", "demo"], env=e).exit_code == 0
+    assert run(app, ["mqtt", "up"], env=e).exit_code == 0
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli_sensors", "ingest", "mqtt", "--client-id",
+             "cli-sim-ingest"], env={**os.environ, **e}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        try:
+            where = "phenomenon_time > now() - interval '10 minutes' AND datastream_id IN " \
+                    "(SELECT d.id FROM datastream d JOIN thing t ON t.id = d.thing_id " \
+                    "WHERE t.properties ->> 'gateway' = 'demo-gateway')"
+            before = count(engine, "observation", where)
+            deadline = time.monotonic() + 40
+            while count(engine, "observation", where) == before and \
+                    time.monotonic() < deadline:  # until the ingester has subscribed
+                sim = run(app, ["simulate", "sensors", "--via", "mqtt", "--tick", "0.5",
+                                "--duration", "1"], env=e)
+                assert sim.exit_code == 0 and "readings sent via mqtt" in sim.output, \
+                    sim.output
+                _wait_for(lambda: count(engine, "observation", where) > before, 2.0)
+            assert count(engine, "observation", where) > before
+            key = (Path(e["TWIN_DATA_DIR"]) / "mqtt" / "demo-gateway.key")
+            assert key.stat().st_mode & 0o077 == 0
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+    finally:
+        run(app, ["mqtt", "down"], env=e)
