@@ -23,11 +23,18 @@ def _string(s: str) -> bytes:
     return struct.pack("!H", len(b)) + b
 
 
-def connect(host: str, port: int, client_id: str) -> socket.socket:
+def connect(host: str, port: int, client_id: str, username: str | None = None,
+            password: str | None = None) -> socket.socket:
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    var = _string("MQTT") + bytes([5, 0x02]) + struct.pack("!H", 60) + b"\x00"
+    # clean start, and the user name and password flags when signing in
+    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
+    var = _string("MQTT") + bytes([5, flags]) + struct.pack("!H", 60) + b"\x00"
     body = var + _string(client_id)
+    if username is not None:
+        body += _string(username)
+    if password is not None:
+        body += _string(password)
     sock.sendall(b"\x10" + _varint(len(body)) + body)
     head = sock.recv(2)
     if not head or head[0] != 0x20:

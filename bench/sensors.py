@@ -76,7 +76,7 @@ def setup() -> tuple[Settings, list[int], str]:
     with engine.begin() as c:
         sensor = write.create(c, "Sensors", {"name": "bench", "encodingType": "text/html"})
         prop = write.create(c, "ObservedProperties", {"name": "level", "definition": "x"})
-        ids = []
+        ids, things = [], []
         for k in range(DATASTREAMS):
             tid = write.create(c, "Things", {
                 "name": f"bench {k}", "Locations": [{
@@ -87,9 +87,11 @@ def setup() -> tuple[Settings, list[int], str]:
                                                        "definition": "x"},
                                  "Sensor": {"@iot.id": sensor},
                                  "ObservedProperty": {"@iot.id": prop}}]})
+            things.append(tid)
             ids.append(c.execute(text("SELECT id FROM datastream WHERE thing_id = :t"),
                                  {"t": tid}).scalar_one())
         _, key = gateways.add(c, "bench")
+        gateways.adopt(c, "bench", things)  # its key writes these, over HTTP and MQTT
     engine.dispose()
     return Settings(database_url=url, data_dir=Path(tempfile.mkdtemp(prefix="s1-"))), ids, key
 
@@ -191,7 +193,7 @@ def _wait_http(port: int) -> None:
 # -- MQTT ----------------------------------------------------------------------------------
 
 def _publisher(port: int, k: int, ids: list[int], start: dt.datetime, n: int,
-               ready: Any, go: Any, out: Any) -> None:
+               ready: Any, go: Any, out: Any, key: str) -> None:
     from bench import mqttpub
     from twin.sensors.mqtt import topic_for
 
@@ -199,18 +201,21 @@ def _publisher(port: int, k: int, ids: list[int], start: dt.datetime, n: int,
     msgs = [(topic_for(mine[i % len(mine)]), orjson.dumps({
         "phenomenonTime": (start + dt.timedelta(seconds=i // len(mine))).isoformat(),
         "result": i % 1000 / 100})) for i in range(n)]
-    sock = mqttpub.connect("127.0.0.1", port, f"bench-gateway-{k}")
+    sock = mqttpub.connect("127.0.0.1", port, f"bench-gateway-{k}", "bench", key)
     ready.set()
     go.wait()
     out.put((k, mqttpub.publish_qos1(sock, msgs)))
     mqttpub.disconnect(sock)
 
 
-def mqtt_bench(settings: Settings, ids: list[int]) -> dict[str, Any]:
+def mqtt_bench(settings: Settings, ids: list[int], key: str) -> dict[str, Any]:
     from twin.sensors.broker import Broker
 
     port = free_port()
     broker = Broker("127.0.0.1", port, settings.data_dir / "mqtt", persistence=True)
+    broker.write_config()
+    broker.remember("bench", key)  # the gateway signs in with its name and key
+    broker.sync(create_engine(settings.url(), pool_size=1))
     bproc = broker.popen()
     env = {**os.environ, "TWIN_DATABASE_URL": settings.url(), "TWIN_MQTT_URL":
            f"mqtt://127.0.0.1:{port}", "TWIN_DATA_DIR": str(settings.data_dir)}
@@ -218,7 +223,7 @@ def mqtt_bench(settings: Settings, ids: list[int]) -> dict[str, Any]:
                             "--client-id", "bench-ingest"], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_ingester(settings.url(), port, ids[0])
+        _wait_ingester(settings.url(), port, ids[0], key)
         start = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
         total = MQTT_PUBLISHERS * MQTT_PER_PUBLISHER
         end = start + dt.timedelta(days=1)
@@ -226,7 +231,7 @@ def mqtt_bench(settings: Settings, ids: list[int]) -> dict[str, Any]:
         go, out = ctx.Event(), ctx.Queue()
         readies = [ctx.Event() for _ in range(MQTT_PUBLISHERS)]
         procs = [ctx.Process(target=_publisher, args=(port, k, ids, start, MQTT_PER_PUBLISHER,
-                                                      readies[k], go, out))
+                                                      readies[k], go, out, key))
                  for k in range(MQTT_PUBLISHERS)]
         for p in procs:
             p.start()
@@ -269,7 +274,7 @@ def mqtt_bench(settings: Settings, ids: list[int]) -> dict[str, Any]:
         bproc.wait(10)
 
 
-def _wait_ingester(url: str, port: int, ds: int) -> None:
+def _wait_ingester(url: str, port: int, ds: int, key: str) -> None:
     """Publish probe readings until the ingester stores one (it is subscribed then)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -278,6 +283,7 @@ def _wait_ingester(url: str, port: int, ds: int) -> None:
 
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-probe",
                     protocol=MQTTProtocolVersion.MQTTv5)
+    c.username_pw_set("bench", key)
     c.connect("127.0.0.1", port)
     c.loop_start()
     probe = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
@@ -345,7 +351,7 @@ def main() -> int:
     settings, ids, key = setup()
     log(f"database {DB} ready with {len(ids)} datastreams")
     try:
-        res = {"http": http_bench(settings, ids, key), "mqtt": mqtt_bench(settings, ids),
+        res = {"http": http_bench(settings, ids, key), "mqtt": mqtt_bench(settings, ids, key),
                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": f"{os.cpu_count()} cores, {platform.system()}",
                "load": (load0, os.getloadavg()[0])}
