@@ -157,6 +157,7 @@
   };
   document.addEventListener("DOMContentLoaded", () => { build(); menu(); });
   document.addEventListener("twin:lang", () => {
+    if (tabs) tabs.setAttribute("aria-label", T.t("sheet.label"));
     renderTabs();
     if (handle) setOpen(open);
     document.querySelectorAll(".panel-toggle").forEach((b) => toggleText(b, b.getAttribute("aria-expanded") === "false"));
