@@ -14,6 +14,8 @@ from tests.web.conftest import PLANNER, _watch
 
 # a spot in the test city, away from the landmark, on a street
 SPOT = (LANDMARK[0] - 0.003, LANDMARK[1] - 0.0035)
+# the centre of one of the test city's 72 m buildings (not the landmark other tests pick)
+TALL = (108.204, 16.061)
 
 
 def _staff(base: str) -> dict[str, str]:
@@ -49,7 +51,7 @@ def _undrawn(page: Any) -> dict[str, Any]:
 
 def test_verified_incident_is_drawn_above_buildings_live(device, live_server):
     visit = device(1440, 900, phone=False)
-    where = (LANDMARK[0], LANDMARK[1])  # on the 60 m landmark: seen only if drawn on top
+    where = TALL  # on a 72 m building: seen only if drawn on top
     visit.goto(f"/#16.5/{where[1] - 0.002}/{where[0]}/20/50")
     page = visit.page
     page.wait_for_function("window.Twin.live && window.Twin.live.connected")
@@ -93,7 +95,7 @@ def test_verified_incident_is_drawn_above_buildings_live(device, live_server):
     assert page.inner_text("#report-open") == "Report a problem"
     page.click("#report-open")
     page.wait_for_selector("#report-panel", state="visible")
-    page.mouse.click(*visit.project(*SPOT))
+    page.mouse.click(*visit.project(TALL[0] - 0.0015, TALL[1] - 0.001))
     page.wait_for_function("twinReport.spot() !== null")
     assert "Only city staff see your name" in page.inner_text("#report-privacy")
     page.wait_for_selector("#report-category option[value=pothole]", state="attached")
@@ -236,6 +238,11 @@ def test_phone_report_follow_verify_and_warning(device, live_server):
     page.wait_for_selector("#warning-banner .warning", timeout=15_000)
     phone.check()
     phone2.check()
+    # closed: the warning ends with it (other tests in this session see no banner)
+    r = httpx.post(f"{live_server}/incidents/{iid}/transition", headers=headers,
+                   json={"status": "closed", "reason": "resolved"})
+    assert r.status_code == 200, r.text
+    assert httpx.get(live_server + "/warnings.json").json()["features"] == []
 
 
 def test_report_and_track_pages_are_served(live_server):
