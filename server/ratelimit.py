@@ -113,7 +113,8 @@ class RateLimiter:
             wait = (1 - room / prev) - frac
         else:  # this window is full: next window, once enough of this one slid out
             wait = (1 - frac) + max(0.0, 1 - (self.limit - 1) / max(hits, 1))
-        return max(1, math.ceil(wait * self.window))
+        # the sliding estimate can ask for more than a window; a client never waits longer
+        return min(self.window, max(1, math.ceil(wait * self.window)))
 
 
 def _maybe_sweep(conn: Connection) -> None:

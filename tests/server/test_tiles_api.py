@@ -206,7 +206,13 @@ def test_staff_layer_needs_a_staff_token(client, engine):
     assert client.get(f"/tiles/roads,water_network/{t.z}/{t.x}/{t.y}.mvt").status_code == 404
     assert client.get("/collections/water_network/tiles/WebMercatorQuad").status_code == 404
     auth = token_for(client, engine, "responder")
-    r = client.get(url("water_network", t.z, t.x, t.y), headers=auth)
+    # a tile inside the staff layer's tileset limits (outside them any tile is 404)
+    ts = client.get("/collections/water_network/tiles/WebMercatorQuad", headers=auth)
+    assert ts.status_code == 200
+    lim = next(x for x in ts.json()["tileMatrixSetLimits"] if x["tileMatrix"] == str(t.z))
+    inside = (t.z, lim["minTileCol"], lim["minTileRow"])
+    assert client.get(url("water_network", *inside)).status_code == 404  # still hidden
+    r = client.get(url("water_network", *inside), headers=auth)
     assert r.status_code in (200, 204)
     assert r.headers["cache-control"].startswith("private")
     r = client.get(f"/tiles/roads,water_network/{t.z}/{t.x}/{t.y}.mvt", headers=auth)

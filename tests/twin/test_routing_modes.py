@@ -4,33 +4,45 @@ steps or a path; a walk may, both ways; roads not there to travel on are never i
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
+from twin import localdb
 from twin.analysis import routing
 from twin.analysis.components import FOOT_ONLY
+from twin.db import make_engine
 from twin.errors import InputError
 from twin.ingest.osm import import_osm
 from twin.ingest.vector import import_vector
+from twin.migrate import upgrade
 from twin.progress import NullReporter
+from twin.settings import Settings
 
-TABLES = ("road_segment", "road_node", "building", "facility", "utility_edge",
-          "utility_node", "land_cover")
 #: a 6 × 5 grid over the core (108.2047–108.2244 E, 16.0469–16.0652 N)
 POINTS = [(108.207 + i * 0.0035, 16.049 + j * 0.0035) for i in range(6) for j in range(5)]
 
 
-def _clear(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for t in TABLES:
-            conn.execute(text(f"DELETE FROM {t} WHERE source = 'osm'"))
+@pytest.fixture(scope="module")
+def engine(settings: Settings) -> Iterator[Engine]:
+    """A database of its own holding only the OSM core: the session's database may hold
+    a demo city whose larger road network would catch every route."""
+    base = Settings()
+    name = f"twin_test_modes_{uuid.uuid4().hex[:6]}"
+    localdb.ensure_database(base, name)
+    url = base.url(name)
+    upgrade(url)
+    eng = make_engine(settings.model_copy(update={"database_url": url}), pool_size=2)
+    yield eng
+    eng.dispose()
+    localdb.drop_database(base, name)
 
 
 @pytest.fixture(scope="module")
 def core(engine: Engine, danang: Path):  # noqa: ANN201
-    _clear(engine)
     with engine.begin() as conn:
         import_osm(conn, danang / "osm_hai_chau_core" / "map.osm", reporter=NullReporter())
         classes = dict(conn.execute(text(
@@ -38,8 +50,7 @@ def core(engine: Engine, danang: Path):  # noqa: ANN201
         oneway = {int(i) for i in conn.execute(text(
             "SELECT id FROM road_segment WHERE source = 'osm' AND reverse_cost < 0")).scalars()}
     assert sum(c in FOOT_ONLY for c in classes.values()) > 100  # the core has footways
-    yield classes, oneway
-    _clear(engine)
+    return classes, oneway
 
 
 def test_drive_routes_never_use_a_footway(engine, core) -> None:  # noqa: ANN001
