@@ -26,6 +26,7 @@ from pathlib import Path
 PG_MAJOR = 15
 PG_EXT = Path(f"/usr/share/postgresql/{PG_MAJOR}/extension")
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
+PG_LIB = Path(f"/usr/lib/postgresql/{PG_MAJOR}/lib")
 NODE_MIN = 18
 GDAL_MIN = (3, 6)
 
@@ -54,11 +55,12 @@ def _gdal_ok() -> bool:
     return v is not None and v[:2] >= GDAL_MIN
 
 
-def _extension(name: str, major: int) -> Callable[[], bool]:
-    """The extension is installed for our PostgreSQL with this major version or newer."""
+def _extension(name: str, major: int, library: str) -> Callable[[], bool]:
+    """The extension is installed for our PostgreSQL with this major version or newer:
+    its control file (the ``-scripts`` package) and its shared library (the main one)."""
     def ok() -> bool:
         control = PG_EXT / f"{name}.control"
-        if not control.exists():
+        if not control.exists() or not any(PG_LIB.glob(f"{library}*.so")):
             return False
         m = re.search(r"default_version\s*=\s*'(\d+)", control.read_text())
         return m is not None and int(m.group(1)) >= major
@@ -94,9 +96,11 @@ NEEDS: tuple[Need, ...] = (
     Need(f"PostgreSQL {PG_MAJOR}", _exists(PG_BIN / "initdb", PG_BIN / "pg_ctl"),
          (f"postgresql-{PG_MAJOR}",)),
     Need("PostGIS 3 (with raster)",
-         lambda: _extension("postgis", 3)() and _exists(PG_EXT / "postgis_raster.control")(),
+         lambda: (_extension("postgis", 3, "postgis-3")()
+                  and _extension("postgis_raster", 3, "postgis_raster-3")()),
          (f"postgresql-{PG_MAJOR}-postgis-3", f"postgresql-{PG_MAJOR}-postgis-3-scripts")),
-    Need("pgRouting ≥ 3", _extension("pgrouting", 3), (f"postgresql-{PG_MAJOR}-pgrouting",)),
+    Need("pgRouting ≥ 3", _extension("pgrouting", 3, "libpgrouting"),
+         (f"postgresql-{PG_MAJOR}-pgrouting",)),
     Need("GDAL ≥ 3.6 (ogrinfo, ogr2ogr)", _gdal_ok, ("gdal-bin",)),
     Need("Mosquitto broker", _exists("/usr/sbin/mosquitto"), ("mosquitto",)),
     Need("Mosquitto clients (mosquitto_pub, mosquitto_sub, mosquitto_passwd)",
