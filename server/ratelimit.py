@@ -164,9 +164,11 @@ class WriteLimit:
         if verdict.allowed:
             await self.app(scope, receive, send)
             return
+        rid = str(scope.get("state", {}).get("request_id") or "")
         body = json.dumps({"code": "TooManyRequests", "description":
                            f"more than {self.per_minute} writes a minute from this "
-                           f"client; retry in {verdict.retry_after} s"}).encode()
+                           f"client; retry in {verdict.retry_after} s",
+                           "request_id": rid}).encode()
         await send({"type": "http.response.start", "status": 429, "headers": [
             (b"content-type", b"application/json"),
             (b"retry-after", str(verdict.retry_after).encode()),

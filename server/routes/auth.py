@@ -26,6 +26,8 @@ def token(
     Too many failed attempts for a user name, or from an address, answer 429 for a
     minute (password guessing)."""
     by_user, by_address = _failures(request)
+    if len(form.username) > 100 or len(form.password) > 1000:
+        raise HTTPException(400, "username (≤ 100 characters) or password (≤ 1000) too long")
     user = form.username.lower()
     address = request.client.host if request.client else "?"
     refused = by_user.blocked(user) or by_address.blocked(address)

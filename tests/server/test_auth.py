@@ -66,6 +66,8 @@ def test_users_add_and_token(settings):
         assert client.get("/auth/me").json()["role"] == "anonymous"
         bad = client.get("/auth/me", headers={"Authorization": "Bearer nonsense"})
         assert bad.status_code == 401
+        long = client.post("/auth/token", data={"username": "x" * 101, "password": "p"})
+        assert long.status_code == 400 and set(long.json()) >= {"code", "description"}
 
 
 def test_expired_token_is_refused(settings, engine):

@@ -64,6 +64,7 @@ def test_writes_per_client_are_limited(settings, engine):
         assert r.status_code == 429
         _retry_after(r)
         assert "writes a minute" in r.json()["description"]
+        assert r.json()["request_id"] == r.headers["x-request-id"]  # the one error contract
         assert client.get("/incidents", headers=staff).status_code == 200  # reads pass
         assert report(other) == 201  # another client has its own budget
 

@@ -136,7 +136,7 @@
       const out = await post("/scenarios/outage", { edge_id: edgeId, save: true });
       const s = out.summary;
       box.replaceChildren(
-        el("p", { class: "message", text: s.message }),
+        el("p", { class: "message", text: (s.message_i18n && s.message_i18n[T.lang]) || s.message }),
         el("p", { text: T.t("wi.valves") }),
         el("ul", { id: "outage-valves" }, (s.operate || []).map((d) => el("li", { text: d.name || "#" + d.id }))),
         el("p", { text: T.t("wi.noWater", { n: num((s.buildings || {}).count) }) }));
