@@ -174,3 +174,56 @@ def test_a_forbidden_turn_makes_the_route_go_round(engine, core) -> None:  # noq
                 assert turned != plain or total >= routing.TURN_PENALTY, (path, total)
                 detours += turned != plain
     assert detours > 0
+
+
+def test_drive_times_agree_with_an_independent_dijkstra(engine, core) -> None:  # noqa: ANN001, ARG001
+    """The car graph rebuilt in Python from road_segment (classes a car may use, one-way
+    as reverse −1) and searched with scipy's Dijkstra: pgRouting's drive time to each of
+    the top-3 hospitals equals the independent shortest time (turn restrictions can only
+    make pgRouting's longer), and each route's segments chain end to end, are all car
+    roads, and add up to its drive time."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT id, from_node, to_node, cost, reverse_cost, road_class FROM road_segment"
+        )).all()
+        car = [r for r in rows if r.road_class not in FOOT_ONLY]
+        seg = {int(r.id): r for r in car}
+        nodes = sorted({int(r.from_node) for r in car} | {int(r.to_node) for r in car})
+        index = {n: i for i, n in enumerate(nodes)}
+        best: dict[tuple[int, int], float] = {}  # parallel segments: the cheaper (a sparse
+        for r in car:                            # matrix would add them up)
+            a, b = index[int(r.from_node)], index[int(r.to_node)]
+            arcs = [((a, b), float(r.cost))]
+            if r.reverse_cost is not None and float(r.reverse_cost) >= 0:
+                arcs.append(((b, a), float(r.reverse_cost)))
+            for arc, cost in arcs:
+                best[arc] = min(best.get(arc, np.inf), max(cost, 1e-9))
+        src, dst = (list(v) for v in zip(*best, strict=True))
+        graph = coo_matrix((list(best.values()), (src, dst)),
+                           shape=(len(nodes), len(nodes))).tocsr()
+        equal = compared = 0
+        for x, y in POINTS:
+            start, _, part = routing.snap(conn, x, y, car=True)
+            times = dijkstra(graph, directed=True, indices=index[start])
+            for r in routing.nearest_by_drive(conn, x, y, "hospital", 3):
+                node, _ = routing.nearest_node(conn, r["lon"], r["lat"], prefer=part)
+                independent = float(times[index[node]])
+                assert np.isfinite(independent)
+                assert r["drive_s"] >= independent - 0.1, (x, y, r["name_vi"])
+                equal += abs(r["drive_s"] - independent) <= 0.1
+                compared += 1
+                at, total = start, 0.0
+                for s in r["segments"]:
+                    row = seg[s]  # KeyError: a segment a car may not use
+                    if int(row.from_node) == at:
+                        at, total = int(row.to_node), total + float(row.cost)
+                    else:
+                        assert int(row.to_node) == at and float(row.reverse_cost) >= 0, s
+                        at, total = int(row.from_node), total + float(row.reverse_cost)
+                assert at == node and abs(total - r["drive_s"]) <= 0.1
+    assert compared >= 60
+    assert equal >= 0.9 * compared  # only a forbidden turn makes pgRouting's longer
