@@ -483,6 +483,8 @@ def _side(t: Typed) -> str:
 def _describe(node: Any) -> str:
     if isinstance(node, ast.Attribute):
         return f"property {node.name!r}"
+    if isinstance(node, ast.Function):
+        return f"function {node.name!r}"
     if isinstance(node, ast.Node):
         return type(node).__name__
     return repr(node)

@@ -1,27 +1,30 @@
 """CQL2 text and JSON → one abstract syntax tree (pygeofilter's nodes plus a few of ours).
 
-pygeofilter 0.4's own CQL2-text grammar lags the standard (no function-form
-``T_INTERSECTS(a, b)``, no ``DATE`` or ``..`` in ``INTERVAL``, no ``''`` escapes, and it
-maps ``T_INTERSECTS`` to overlaps); its JSON reader expects draft argument shapes. So
-the grammar below follows OGC CQL2 1.0 (BNF of OGC 21-065r2), reusing pygeofilter's
-WKT grammar and AST classes, and the JSON reader is a small walk over the standard
-encoding. Both produce the same tree, which :mod:`layers.cql2` turns into SQL.
+CQL2 text is parsed by the ``cql2`` package (a maintained parser of OGC CQL2 1.0, in
+Rust, with Python bindings) into the standard JSON encoding; a small walk over that JSON
+(the same that reads ``filter-lang=cql2-json``) builds the tree :mod:`layers.cql2` turns
+into SQL. A thin pre-pass in front of ``cql2`` adds what clients send that it lacks —
+``ILIKE`` (ECQL, sent by GDAL) and EWKT ``SRID=4326;`` prefixes — and refuses filters
+nested deeper than :data:`MAX_DEPTH` before they reach it: ``cql2`` 0.6 crashes the
+process (a native stack overflow) on a few thousand nested ``NOT``, signs or
+parentheses.
+
+``cql2`` reads every number as a double: integral literals are turned back into
+integers, and integer literals beyond 2^53 (which a double cannot hold exactly) are
+refused rather than silently rounded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import os
+import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
+import cql2
 import orjson
-from lark import Lark, v_args
-from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from pygeofilter import ast, values
-from pygeofilter.parsers.wkt import WKTTransformer
 
 from layers.errors import InvalidFilter
 
@@ -76,89 +79,6 @@ COMPARISON = {
 }
 ARITHMETIC = {"+": ast.Add, "-": ast.Sub, "*": ast.Mul, "/": ast.Div}
 
-_GRAMMAR = r"""
-?start: or_expr
-?or_expr: and_expr | or_expr _OR and_expr -> or_
-?and_expr: not_expr | and_expr _AND not_expr -> and_
-?not_expr: _NOT not_expr -> not_
-         | primary
-?primary: predicate | "(" or_expr ")"
-
-?predicate: expr COMP_OP expr -> compare
-    | expr _LIKE expr -> like
-    | expr _NOT _LIKE expr -> not_like
-    | expr _ILIKE expr -> ilike
-    | expr _BETWEEN expr _AND expr -> between
-    | expr _NOT _BETWEEN expr _AND expr -> not_between
-    | expr _IN "(" expr ("," expr)* ")" -> in_
-    | expr _NOT _IN "(" expr ("," expr)* ")" -> not_in
-    | expr _IS _NULL -> is_null
-    | expr _IS _NOT _NULL -> is_not_null
-    | SPATIAL_FN "(" expr "," expr ")" -> spatial
-    | TEMPORAL_FN "(" texpr "," texpr ")" -> temporal
-    | ARRAY_FN "(" expr "," expr ")" -> array
-
-?texpr: expr | interval
-interval: _INTERVAL "(" expr "," expr ")"
-
-?expr: sum
-?sum: product | sum ADD_OP product -> arith
-?product: power | product MUL_OP power -> arith
-?power: unary | unary POW_OP unary -> arith
-?unary: "-" unary -> neg
-      | atom
-?atom: attribute
-     | literal
-     | function
-     | "(" expr ")"
-
-function: IDENT "(" [expr ("," expr)*] ")"
-attribute: IDENT | DQ_IDENT
-
-?literal: NUMBER -> number
-        | STRING -> string
-        | BOOLEAN -> boolean
-        | _DATE "(" STRING ")" -> date
-        | _TIMESTAMP "(" STRING ")" -> timestamp
-        | _BBOX "(" snum "," snum "," snum "," snum ["," snum "," snum] ")" -> bbox
-        | ewkt_geometry -> geometry
-
-?snum: NUMBER -> number
-     | "-" NUMBER -> neg_number
-
-COMP_OP: "<>" | "<=" | ">=" | "=" | "<" | ">"
-ADD_OP: "+" | "-"
-MUL_OP: "*" | "/" | "%" | /div\b/i
-POW_OP: "^"
-SPATIAL_FN.3: /S_(INTERSECTS|DISJOINT|CONTAINS|WITHIN|TOUCHES|CROSSES|OVERLAPS|EQUALS)\b/i
-TEMPORAL_FN.3: /T_(AFTER|BEFORE|CONTAINS|DISJOINT|DURING|EQUALS|FINISHEDBY|FINISHES)\b/i
-    | /T_(INTERSECTS|MEETS|METBY|OVERLAPPEDBY|OVERLAPS|STARTEDBY|STARTS)\b/i
-ARRAY_FN.3: /A_(EQUALS|CONTAINS|CONTAINEDBY|OVERLAPS)\b/i
-_OR.2: /OR\b/i
-_AND.2: /AND\b/i
-_NOT.2: /NOT\b/i
-_LIKE.2: /LIKE\b/i
-_ILIKE.2: /ILIKE\b/i
-_BETWEEN.2: /BETWEEN\b/i
-_IN.2: /IN\b/i
-_IS.2: /IS\b/i
-_NULL.2: /NULL\b/i
-_INTERVAL.2: /INTERVAL\b/i
-_DATE.2: /DATE\b/i
-_TIMESTAMP.2: /TIMESTAMP\b/i
-_BBOX.2: /BBOX\b/i
-BOOLEAN.2: /(TRUE|FALSE)\b/i
-IDENT: /[A-Za-z_][A-Za-z0-9_.:]*/
-DQ_IDENT: /"[^"]+"/
-STRING: /'(?:[^']|'')*'/
-NUMBER: /(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/
-
-%import .wkt.ewkt_geometry
-%import common.WS
-%ignore WS
-"""
-
-
 def _parse_date(s: str) -> dt.date:
     try:
         return dt.date.fromisoformat(s)
@@ -179,113 +99,6 @@ def _parse_timestamp(s: str) -> dt.datetime:
 def parse_instant(s: str) -> dt.date | dt.datetime:
     """A date (``YYYY-MM-DD``) or an RFC 3339 timestamp."""
     return _parse_date(s) if len(s) == 10 else _parse_timestamp(s)
-
-
-@v_args(inline=True)
-class _ToAst(WKTTransformer):
-    def wkt__geometry_with_srid(self, srid: Any, geometry: dict[str, Any]) -> dict[str, Any]:
-        if int(srid) != 4326:
-            raise InvalidFilter(f"geometry SRID {srid}: only 4326 / CRS84 is supported")
-        return geometry
-
-    def or_(self, a: Any, b: Any) -> Any:
-        return ast.Or(a, b)
-
-    def and_(self, a: Any, b: Any) -> Any:
-        return ast.And(a, b)
-
-    def not_(self, a: Any) -> Any:
-        return ast.Not(a)
-
-    def compare(self, lhs: Any, op: Any, rhs: Any) -> Any:
-        return COMPARISON[str(op)](lhs, rhs)
-
-    def like(self, lhs: Any, pattern: Any, not_: bool = False) -> Any:
-        return ast.Like(lhs, pattern, False, "%", "_", "\\", not_)
-
-    def not_like(self, lhs: Any, pattern: Any) -> Any:
-        return self.like(lhs, pattern, True)
-
-    def ilike(self, lhs: Any, pattern: Any) -> Any:  # ECQL, sent by GDAL
-        return ast.Like(lhs, pattern, True, "%", "_", "\\", False)
-
-    def between(self, lhs: Any, low: Any, high: Any, not_: bool = False) -> Any:
-        return ast.Between(lhs, low, high, not_)
-
-    def not_between(self, lhs: Any, low: Any, high: Any) -> Any:
-        return self.between(lhs, low, high, True)
-
-    def in_(self, lhs: Any, *items: Any) -> Any:
-        return ast.In(lhs, list(items), False)
-
-    def not_in(self, lhs: Any, *items: Any) -> Any:
-        return ast.In(lhs, list(items), True)
-
-    def is_null(self, lhs: Any) -> Any:
-        return ast.IsNull(lhs, False)
-
-    def is_not_null(self, lhs: Any) -> Any:
-        return ast.IsNull(lhs, True)
-
-    def spatial(self, fn: Any, lhs: Any, rhs: Any) -> Any:
-        return SPATIAL[str(fn).lower()](lhs, rhs)
-
-    def temporal(self, fn: Any, lhs: Any, rhs: Any) -> Any:
-        return TemporalPredicate(str(fn).lower()[2:], lhs, rhs)
-
-    def array(self, fn: Any, lhs: Any, rhs: Any) -> Any:
-        return ArrayPredicate(str(fn).lower()[2:], lhs, rhs)
-
-    def interval(self, start: Any, end: Any) -> TInterval:
-        return TInterval(_interval_end(start), _interval_end(end))
-
-    def arith(self, lhs: Any, op: Any, rhs: Any) -> Any:
-        name = {"%": "mod", "div": "div", "^": "power"}.get(str(op).lower())
-        if name:
-            return ast.Function(name, [lhs, rhs])
-        return ARITHMETIC[str(op)](lhs, rhs)
-
-    def neg(self, value: Any) -> Any:
-        if isinstance(value, int | float):
-            return -value
-        return ast.Sub(0, value)
-
-    def function(self, name: Any, *args: Any) -> Any:
-        return ast.Function(str(name).lower(), [a for a in args if a is not None])
-
-    def attribute(self, name: Any) -> Any:
-        s = str(name)
-        return ast.Attribute(s[1:-1] if s.startswith('"') else s)
-
-    def number(self, tok: Any) -> int | float:
-        s = str(tok)
-        value = float(s) if any(c in s for c in ".eE") else int(s)
-        return check_number(value)
-
-    def neg_number(self, tok: Any) -> int | float:
-        return -self.number(tok)
-
-    def string(self, tok: Any) -> str:
-        return str(tok)[1:-1].replace("''", "'")
-
-    def boolean(self, tok: Any) -> bool:
-        return str(tok).lower() == "true"
-
-    def date(self, tok: Any) -> dt.date:
-        return _parse_date(self.string(tok))
-
-    def timestamp(self, tok: Any) -> dt.datetime:
-        return _parse_timestamp(self.string(tok))
-
-    def bbox(self, *nums: Any) -> values.Envelope:
-        n = [x for x in nums if x is not None]
-        if len(n) == 6:  # 3D box: drop the heights
-            n = [n[0], n[1], n[3], n[4]]
-        return values.Envelope(n[0], n[2], n[1], n[3])
-
-    def geometry(self, geom: dict[str, Any]) -> values.Geometry:
-        return values.Geometry(geom)
-
 
 
 def check_number(value: Any) -> Any:
@@ -329,18 +142,89 @@ def _interval_end(v: Any) -> Any:
     return v
 
 
-@lru_cache(maxsize=1)
-def _parser() -> Lark:
-    import pygeofilter.parsers as p
+#: string literals, quoted identifiers and the code between them
+_TOKENS = re.compile(r"""('(?:[^']|'')*')|("[^"]*")|([^'"]+)|(['"])""")
+_SRID = re.compile(r"\bSRID\s*=\s*(\d+)\s*;", re.IGNORECASE)
+_ILIKE = re.compile(r"\bILIKE\s*$", re.IGNORECASE)
+_ANY_ILIKE = re.compile(r"\bILIKE\b", re.IGNORECASE)
+_INTEGER = re.compile(r"(?<![\w.])(\d{16,})(?![\w.])")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.:]*|\d+\.?\d*(?:[eE][+-]?\d+)?|\S")
+_ILIKE_FN = "TWIN_ILIKE"  # the pattern of an ILIKE, marked for the JSON walk
+MAX_EXACT_INT = 2**53
 
-    return Lark(
-        _GRAMMAR,
-        parser="lalr",
-        lexer="contextual",
-        maybe_placeholders=True,
-        transformer=_ToAst(),
-        import_paths=[os.path.dirname(p.__file__)],
-    )
+
+def _nesting(code: list[str]) -> int:
+    """How deep the parse tree of a text filter nests at most, from its code segments:
+    parentheses, and runs of prefix operators (NOT, signs) before an operand."""
+    deepest, parens, run = 0, [0], 0
+    prev = "("
+    for piece in code:
+        for word in _WORD.findall(piece):
+            w = word.upper()
+            if w == "(":
+                parens.append(run)
+                run, prev = 0, "("
+            elif w == ")":
+                if len(parens) > 1:
+                    parens.pop()
+                run, prev = 0, ")"
+            elif w == "NOT" or (w in "+-" and prev in ("(", ",", "op")):
+                run += 1
+                prev = "op" if w in "+-" else "("
+            else:
+                run = 0
+                prev = "op" if not (w[0].isalnum() or w[0] == "_") else "x"
+            deepest = max(deepest, len(parens) - 1 + sum(parens) + run)
+    return deepest
+
+
+def _prepass(text: str) -> str:
+    """``text`` with what ``cql2`` lacks rewritten, after the depth and integer checks."""
+    parts: list[str] = []
+    code: list[str] = []
+    pending_ilike = False
+    for string, ident, other, stray in _TOKENS.findall(text):
+        if stray:
+            raise InvalidFilter(f"cannot parse CQL2 text filter: unclosed quote {stray}")
+        if string:
+            parts.append(f"{_ILIKE_FN}({string})" if pending_ilike else string)
+            pending_ilike = False
+            continue
+        if pending_ilike:
+            raise InvalidFilter("ILIKE takes a string pattern, e.g. name ILIKE 'tòa%'")
+        if ident:
+            parts.append(ident)
+            code.append(" x ")
+            continue
+        for srid in _SRID.findall(other):
+            if int(srid) != 4326:
+                raise InvalidFilter(f"geometry SRID {srid}: only 4326 / CRS84 is supported")
+        other = _SRID.sub(" ", other)
+        for digits in _INTEGER.findall(other):
+            check_number(int(digits))
+            if int(digits) > MAX_EXACT_INT:
+                raise InvalidFilter(f"integer {digits[:30]} is beyond 2^53 and cannot be "
+                                    "compared exactly")
+        if _ILIKE.search(other):
+            other, pending_ilike = _ILIKE.sub(" LIKE ", other), True
+        if _ANY_ILIKE.search(other):
+            raise InvalidFilter("ILIKE takes a string pattern, e.g. name ILIKE 'tòa%'")
+        parts.append(other)
+        code.append(other)
+    if pending_ilike:
+        raise InvalidFilter("ILIKE takes a string pattern, e.g. name ILIKE 'tòa%'")
+    if _nesting(code) > MAX_DEPTH:
+        raise InvalidFilter(f"filter nested too deeply (at most {MAX_DEPTH} levels)")
+    return "".join(parts)
+
+
+def _parse_error(exc: Exception) -> InvalidFilter:
+    msg = str(exc)
+    where = re.search(r"-->\s*(\d+):(\d+)", msg)
+    expected = re.search(r"=\s*(expected .*)", msg)
+    at = f" at column {where.group(2)}" if where else ""
+    return InvalidFilter(f"cannot parse CQL2 text filter{at}"
+                         + (f": {expected.group(1)[:200]}" if expected else ""))
 
 
 def parse_text(text: str) -> Any:
@@ -349,22 +233,43 @@ def parse_text(text: str) -> Any:
         raise InvalidFilter(f"filter longer than {MAX_FILTER_CHARS} characters")
     if not text.strip():
         raise InvalidFilter("empty filter")
+    if "\x00" in text:
+        raise InvalidFilter("cannot parse CQL2 text filter: NUL character")
     try:
-        return check_depth(_parser().parse(text))
+        doc = cql2.parse_text(_prepass(text)).to_json()
     except InvalidFilter:
         raise
     except RecursionError:
         raise InvalidFilter(f"filter nested too deeply (at most {MAX_DEPTH} levels)") from None
-    except UnexpectedInput as exc:
-        near = text[max(0, exc.pos_in_stream or 0):][:30] if exc.pos_in_stream is not None else ""
-        where = f" at column {exc.column}" if getattr(exc, "column", None) else ""
-        raise InvalidFilter(f"cannot parse CQL2 text filter{where} near {near!r}") from None
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, InvalidFilter):
-            raise exc.orig_exc from None
-        raise InvalidFilter(f"invalid CQL2 text filter: {exc.orig_exc}") from None
-    except (LarkError, ValueError, TypeError, IndexError) as exc:
+    except (cql2.ParseError, cql2.ValidationError, ValueError) as exc:
+        raise _parse_error(exc) from None
+    if not (isinstance(doc, dict) and "op" in doc):
+        raise InvalidFilter(f"cannot parse CQL2 text filter: {text.strip()[:40]!r} is not a "
+                            "condition")
+    try:
+        return check_depth(_walk(_integral(doc), 0))
+    except InvalidFilter:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise InvalidFilter(f"invalid CQL2 text filter: {exc}") from None
+
+
+def _integral(node: Any) -> Any:
+    """``cql2``'s doubles back as integers where they are whole numbers (walked without
+    recursion: the depth is checked afterwards)."""
+    if isinstance(node, float):
+        return int(node) if node.is_integer() and abs(node) <= MAX_EXACT_INT else node
+    root = [node]
+    stack: list[Any] = [root]
+    while stack:
+        holder = stack.pop()
+        items = holder.items() if isinstance(holder, dict) else enumerate(holder)
+        for key, value in list(items):
+            if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_INT:
+                holder[key] = int(value)
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return root[0]
 
 
 # -- CQL2 JSON -----------------------------------------------------------------------
@@ -395,6 +300,9 @@ _JSON_OPS = {
 }
 
 
+_OPS_BY_LOWER = {op.lower(): op for op in _JSON_OPS}
+
+
 def _walk(node: Any, depth: int) -> Any:  # noqa: C901 - one branch per operator
     if depth > 100:
         raise InvalidFilter("filter nested too deeply")
@@ -409,12 +317,19 @@ def _walk(node: Any, depth: int) -> Any:  # noqa: C901 - one branch per operator
     if "op" in node:
         op = node["op"]
         args = node.get("args", [])
-        if op not in _JSON_OPS:
+        if not isinstance(op, str):
             raise InvalidFilter(f"unsupported CQL2 operator {op!r}")
         if not isinstance(args, list):
             args = [args]
+        if op == "like" and len(args) == 2 and isinstance(args[1], dict) \
+                and args[1].get("op") == _ILIKE_FN:  # from the text pre-pass
+            pattern = _walk((args[1].get("args") or [None])[0], depth + 1)
+            return ast.Like(_walk(args[0], depth + 1), pattern, True, "%", "_", "\\", False)
         a = [_walk(x, depth + 1) for x in args]
-        return _json_op(op, a)
+        name = _OPS_BY_LOWER.get(op.lower())  # the standard writes t_metBy, isNull…
+        if name is None:  # a function: the compiler knows which it supports
+            return ast.Function(op.lower(), a)
+        return _json_op(name, a)
     if "property" in node:
         return ast.Attribute(str(node["property"]))
     if "type" in node and ("coordinates" in node or "geometries" in node):

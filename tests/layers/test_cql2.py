@@ -274,3 +274,56 @@ def test_power_and_integer_division(catalog, engine, fx):
     for never in ("10 ^ 5000 > levels", "(0 - 8) ^ 0.5 > levels", "0 ^ (0 - 1) > levels",
                   "(levels - 100) ^ 0.5 > 1", "levels ^ 100000 > 1", "(levels - levels) ^ -1 > 1"):
         assert count(engine, b, never) == 0, never
+
+
+# -- the cql2 package behind parse_text ------------------------------------------------
+
+
+@pytest.mark.parametrize("flt", [
+    "NOT " * 4000 + "levels = 1",
+    "levels = " + "-" * 5000 + "1",
+    "(" * 5000 + "levels = 1" + ")" * 5000,
+    "levels = " + "abs(" * 3000 + "1" + ")" * 3000,
+    "NOT (" * 60 + "levels = 1" + ")" * 60,
+])
+def test_deep_nesting_is_refused_before_the_parser(catalog, flt):
+    """cql2 0.6 overflows its native stack on these (the process dies): the pre-pass
+    refuses them with a 400's error first."""
+    with pytest.raises(InvalidFilter, match="nested too deeply"):
+        compile_filter(catalog.get("buildings"), flt)
+
+
+def test_nesting_within_the_limit_still_parses(catalog):
+    assert compile_filter(catalog.get("buildings"), "NOT " * 40 + "(" * 40 + "levels = 1"
+                          + ")" * 40) is not None
+
+
+@pytest.mark.parametrize(("flt", "words"), [
+    ("name ILIKE levels", ["ILIKE", "string"]),
+    ("name ILIKE", ["ILIKE"]),
+    ("id = 9007199254740993", ["2^53"]),
+    ("id = 99999999999999999999", ["out of range"]),
+    ("name = 'unclosed", ["cannot parse"]),
+    ("name = 'a' AND \x00", ["cannot parse"]),
+])
+def test_prepass_errors(catalog, flt, words):
+    with pytest.raises(InvalidFilter) as err:
+        compile_filter(catalog.get("buildings"), flt)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_text_literals_keep_their_types():
+    """cql2 reads numbers as doubles: whole ones come back as integers (so % and div
+    stay integer operations), ILIKE stays case-insensitive, and a quoted 'ILIKE' or
+    'SRID=…;' inside a string is left alone."""
+    node = parse_text("levels % 5 = 0 AND height_m > 2.5")
+    assert node.lhs.lhs.arguments[1] == 5 and isinstance(node.lhs.lhs.arguments[1], int)
+    assert node.rhs.rhs == 2.5
+    like = parse_text("name ILIKE 'a ILIKE b SRID=3857;'")
+    assert like.nocase and like.pattern == "a ILIKE b SRID=3857;"
+
+
+def test_json_accepts_the_standards_camel_case_operators():
+    node = parse_json({"op": "t_metBy", "args": [{"property": "d"}, {"date": "2020-01-01"}]})
+    assert isinstance(node, TemporalPredicate) and node.op == "metby"
