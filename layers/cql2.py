@@ -35,6 +35,7 @@ from layers.cql2_parse import (
     parse_text,
 )
 from layers.errors import InvalidFilter
+from twin.geojson import read_geometry
 
 FILTER_LANGS = ("cql2-text", "cql2-json")
 GEOMETRY_NAMES = ("geometry", "geom")
@@ -414,15 +415,6 @@ def _instant(s: Any) -> dt.date | dt.datetime:
         raise InvalidFilter(f"{s!r} is not a date or timestamp") from None
 
 
-def _strip(coords: Any) -> Any:
-    """Drop the None padding pygeofilter's WKT reader adds to coordinates."""
-    if isinstance(coords, list | tuple):
-        if coords and all(isinstance(c, int | float) or c is None for c in coords):
-            return [c for c in coords if c is not None]
-        return [_strip(c) for c in coords]
-    return coords
-
-
 def _geometry_literal(v: values.Geometry | values.Envelope) -> Any:
     """A geometry literal as bound WKB (SRID 4326), validated here rather than in SQL."""
     if isinstance(v, values.Envelope):
@@ -433,44 +425,16 @@ def _geometry_literal(v: values.Geometry | values.Envelope) -> Any:
             raise InvalidFilter("BBOX: min must not exceed max (antimeridian boxes unsupported)")
         return func.ST_MakeEnvelope(*(sa.literal(float(x), sa.Float()) for x in box), SRID)
     import shapely
-    from shapely.geometry import shape
 
     gj = dict(v.geometry)
     crs = gj.pop("crs", None)
     if crs and "4326" not in str(crs) and "CRS84" not in str(crs):
         raise InvalidFilter("geometry literals must be in CRS84 / EPSG:4326")
-    if "coordinates" in gj:
-        gj["coordinates"] = _strip(gj["coordinates"])
-    if "geometries" in gj:
-        gj["geometries"] = [
-            {**g, "coordinates": _strip(g.get("coordinates"))} for g in gj["geometries"]
-        ]
-    if not _finite(gj.get("coordinates")) or not all(
-            _finite(g.get("coordinates")) for g in gj.get("geometries") or ()):
-        raise InvalidFilter("geometry literal coordinates must be finite numbers")
-    try:
-        geom = shape(gj)
-    except Exception as exc:  # noqa: BLE001 - any shapely complaint means a bad literal
-        raise InvalidFilter(f"invalid geometry literal: {exc}") from None
-    if geom.is_empty:
-        raise InvalidFilter("empty geometry literal")
-    if not geom.is_valid:
-        geom = shapely.make_valid(geom)
+    geom = read_geometry(gj, "geometry literal", repair=True, allow_z=True,
+                         error=InvalidFilter)
     wkb = shapely.to_wkb(geom, include_srid=False)
     # geoalchemy2 compiles ST_GeomFromWKB itself and writes the integer SRID inline
     return func.ST_GeomFromWKB(sa.literal(wkb, sa.LargeBinary()), 4326)
-
-
-def _finite(coords: Any) -> bool:
-    """No infinite or NaN number anywhere in (nested) coordinates; walked iteratively."""
-    stack = [coords]
-    while stack:
-        c = stack.pop()
-        if isinstance(c, list | tuple):
-            stack.extend(c)
-        elif isinstance(c, float) and not math.isfinite(c):
-            return False
-    return True
 
 
 def _side(t: Typed) -> str:

@@ -19,6 +19,7 @@ from layers.catalog import Layer
 from layers.cql2 import compile_filter
 from layers.cql2_parse import parse_instant
 from layers.errors import InvalidFilter, InvalidParameter
+from twin import geojson
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -130,20 +131,7 @@ def _int(raw: dict[str, str], name: str, default: int, lo: int, hi: int | None) 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
     """``minx,miny,maxx,maxy`` (or 6 numbers with heights) in CRS84 degrees."""
-    try:
-        nums = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise InvalidParameter(f"bbox: expected 4 comma-separated numbers, got {text!r}") from None
-    if len(nums) == 6:
-        nums = [nums[0], nums[1], nums[3], nums[4]]
-    if len(nums) != 4 or not all(math.isfinite(n) for n in nums):
-        raise InvalidParameter(f"bbox: expected 4 comma-separated numbers, got {text!r}")
-    minx, miny, maxx, maxy = nums
-    if minx > maxx or miny > maxy:
-        raise InvalidParameter(f"bbox: min must not exceed max (minx,miny,maxx,maxy), got {text!r}")
-    if miny < -90 or maxy > 90:
-        raise InvalidParameter(f"bbox: latitudes must lie within -90..90, got {text!r}")
-    return minx, miny, maxx, maxy
+    return geojson.parse_bbox(text, error=InvalidParameter)
 
 
 def _datetime(layer: Layer, raw: dict[str, str]) -> tuple[Instant | None, Instant | None] | None:

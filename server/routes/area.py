@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from layers.catalog import Catalog, Layer
 from server.deps import CatalogDep, ConnDep, PrincipalDep
 from twin.errors import InputError
+from twin.geojson import read_geometry
 
 router = APIRouter(prefix="/area", tags=["area"])
 log = logging.getLogger("twin.server.area")
@@ -57,30 +58,13 @@ _POLYGON_BODY = {
 def parse_polygon(raw: bytes) -> bytes:
     """Validate a GeoJSON (Multi)Polygon body; its WKB (EPSG:4326), or :class:`InputError`."""
     import shapely
-    from shapely.geometry import shape
-    from shapely.validation import explain_validity
 
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"the body is not JSON: {exc}") from None
-    if isinstance(doc, dict) and doc.get("type") == "Feature":
-        doc = doc.get("geometry")
-    if not isinstance(doc, dict) or doc.get("type") not in ("Polygon", "MultiPolygon"):
-        raise InputError("expected a GeoJSON Polygon or MultiPolygon (or a Feature with one)")
-    try:
-        geom = shape(doc)
-    except Exception as exc:  # noqa: BLE001 - shapely raises many kinds on bad coordinates
-        raise InputError(f"cannot read the polygon's coordinates: {exc}") from None
-    if geom.is_empty:
-        raise InputError("the polygon is empty")
-    if shapely.get_num_coordinates(geom) > MAX_VERTICES:
-        raise InputError(f"the polygon has more than {MAX_VERTICES} vertices")
-    w, s, e, n = geom.bounds
-    if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
-        raise InputError("coordinates must be longitude/latitude in degrees (WGS 84)")
-    if not geom.is_valid:
-        raise InputError(f"the polygon is not valid: {explain_validity(geom)}")
+    geom = read_geometry(doc, "the polygon", types=("Polygon", "MultiPolygon"),
+                         max_vertices=MAX_VERTICES)
     if geom.area == 0:
         raise InputError("the polygon has no area")
     return bytes(shapely.to_wkb(geom))

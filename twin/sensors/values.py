@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from twin.errors import InputError
+from twin.geojson import read_geometry
 
 OM = "http://www.opengis.net/def/observationType/OGC-OM/2.0/"
 MEASUREMENT = OM + "OM_Measurement"
@@ -114,20 +115,5 @@ def _kind(value: Any) -> str:
 
 
 def geojson_geometry(value: Any, what: str) -> str:
-    """A GeoJSON geometry (or Feature) → WKT, checked with shapely."""
-    from shapely.geometry import shape
-
-    if isinstance(value, dict) and value.get("type") == "Feature":
-        value = value.get("geometry")
-    if not isinstance(value, dict) or "type" not in value:
-        raise InputError(f"{what} must be a GeoJSON geometry")
-    try:
-        geom = shape(value)
-    except Exception as exc:  # noqa: BLE001 - shapely raises several kinds
-        raise InputError(f"{what}: malformed GeoJSON ({exc})") from None
-    if geom.is_empty or not geom.is_valid:
-        raise InputError(f"{what}: empty or invalid geometry")
-    minx, miny, maxx, maxy = geom.bounds
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise InputError(f"{what}: coordinates outside lon −180…180 / lat −90…90")
-    return str(geom.wkt)
+    """A GeoJSON geometry (or Feature) → WKT, checked by :func:`twin.geojson.read_geometry`."""
+    return str(read_geometry(value, what).wkt)
