@@ -66,6 +66,11 @@ class Layer(BaseModel):
     zoom_filters: dict[int, str] = Field(default_factory=dict)
     simplify: dict[int, float] = Field(default_factory=dict)
     max_features_per_tile: int = Field(default=20000, gt=0)
+    generalised_table: str | None = None
+    """A table of generalised geometry (same property columns, ``fid``, ``cell`` and
+    ``geom_3857``) the layer's tiles read up to ``generalised_maxzoom``
+    (:mod:`layers.generalise`)."""
+    generalised_maxzoom: int = Field(default=14, ge=0, le=24)
     access: Literal["public", "staff", "restricted"] = "public"
     time_field: str | None = None
     time_end_field: str | None = None
@@ -197,6 +202,15 @@ def check_catalog(conn: Connection, catalog: Catalog) -> list[str]:
                 problems.append(f"{lyr.id}: filter {clause!r} fails: {exc.__class__.__name__}")
         if lyr.minzoom > lyr.maxzoom:
             problems.append(f"{lyr.id}: minzoom {lyr.minzoom} > maxzoom {lyr.maxzoom}")
+        if lyr.generalised_table:
+            gen = set(conn.execute(text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = :t"),
+                {"t": lyr.generalised_table}).scalars())
+            for col in ["fid", "cell", "geom_3857", *(p.col for p in lyr.properties)]:
+                if col not in gen:
+                    problems.append(f"{lyr.id}: column {col!r} not in generalised table "
+                                    f"{lyr.generalised_table!r}")
     return problems
 
 

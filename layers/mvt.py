@@ -119,6 +119,9 @@ def _layer_sql(layer: Layer, z: int, n: int) -> tuple[str, dict[str, Any]]:
     cols = [f"f.{_ident(layer.id_column)} AS _fid"]
     cols += [f"f.{_ident(p.col)} AS {_ident(p.name)}" for p in layer.properties]
     cols.append(f"ST_AsMVTGeom({geom_expr}, _tile.env, {EXTENT}, {BUFFER}, true) AS geom")
+    source = _ident(layer.table)
+    if layer.generalised_table and z <= layer.generalised_maxzoom:
+        source = _generalised_source(layer)
     where = [f"{geom} && _tile.m"]
     if layer.where:
         where.append(_clause(layer.where))
@@ -127,11 +130,29 @@ def _layer_sql(layer: Layer, z: int, n: int) -> tuple[str, dict[str, Any]]:
         where.append(_clause(zf))
     sql = (
         f"COALESCE((SELECT ST_AsMVT(t, '{layer.id}', {EXTENT}, 'geom', '_fid') FROM ("
-        f"SELECT {', '.join(cols)} FROM {_ident(layer.table)} AS f, _tile "
+        f"SELECT {', '.join(cols)} FROM {source} AS f, _tile "
         f"WHERE {' AND '.join(where)} LIMIT {int(layer.max_features_per_tile)}"
         f") AS t), ''::bytea)"
     )
     return sql, params
+
+
+def _generalised_source(layer: Layer) -> str:
+    """The rows a low-zoom tile draws: the generalised blocks of clean cells and the raw
+    rows of cells written since their last rebuild (:mod:`layers.generalise`)."""
+    gen, raw = _ident(str(layer.generalised_table)), _ident(layer.table)
+    geom, ident = _ident(layer.geometry_3857_column), _ident(layer.id_column)
+    props = [_ident(p.col) for p in layer.properties if p.col != layer.id_column]
+    keep = ", ".join(props)
+    dirty = "building_generalised_dirty"
+    return (
+        f"(SELECT g.fid AS {ident}, {', '.join('g.' + c for c in props)}, g.geom_3857 AS {geom} "
+        f"FROM {gen} AS g, _tile WHERE g.geom_3857 && _tile.m AND NOT EXISTS "
+        f"(SELECT 1 FROM {dirty} AS d WHERE d.cell = g.cell) "
+        f"UNION ALL SELECT r.{ident}, {', '.join('r.' + c for c in props)}, r.{geom} "
+        f"FROM {raw} AS r, _tile WHERE r.{geom} && _tile.m AND EXISTS "
+        f"(SELECT 1 FROM {dirty} AS d WHERE d.cell = twin_cell14(r.{geom})))"
+    ) if keep else raw
 
 
 def tile_query(layers: Sequence[Layer], z: int) -> TileQuery | None:

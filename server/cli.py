@@ -29,6 +29,8 @@ app.add_typer(deploy_app, name="deploy")
 app.add_typer(import_app, name="import")
 app.add_typer(layers_app, name="layers")
 app.add_typer(users_app, name="users")
+tiles_app = typer.Typer(help="Vector tiles: generalisation and export.", no_args_is_help=True)
+app.add_typer(tiles_app, name="tiles")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(mqtt_app, name="mqtt")
@@ -196,6 +198,7 @@ def _run_import(fn, *args, **kwargs) -> None:  # noqa: ANN001
     try:
         with rich_progress(console) as reporter, engine.begin() as conn:
             summary = fn(conn, *args, reporter=reporter, **kwargs)
+            _generalise(conn, reporter, summary)
     except TwinError as exc:
         fail(f"{exc} (nothing was changed)")
     except Exception as exc:  # noqa: BLE001
@@ -203,6 +206,16 @@ def _run_import(fn, *args, **kwargs) -> None:  # noqa: ANN001
     finally:
         engine.dispose()
     _print_summary(summary)
+
+
+def _generalise(conn, reporter, summary) -> None:  # noqa: ANN001
+    """Rebuild the low-zoom building blocks of the cells the import touched."""
+    from layers.generalise import refresh
+
+    cells, blocks, secs = refresh(conn, reporter)
+    if cells:
+        summary.notes.append(f"low-zoom buildings: {blocks} blocks in {cells} z14 cells "
+                             f"({secs:.1f} s)")
 
 
 PruneOpt = Annotated[bool, typer.Option(
@@ -280,6 +293,30 @@ def demo(
     from server.cli_sensors import sensors_demo
 
     sensors_demo(seed=seed)
+
+
+# -- tiles ------------------------------------------------------------------------------
+
+
+@tiles_app.command("generalise")
+def tiles_generalise(
+    everything: Annotated[bool, typer.Option(
+        "--all", help="rebuild every cell, not only those written since their last rebuild")]
+    = False,
+) -> None:
+    """Rebuild the merged building blocks the z13-14 tiles draw."""
+    from layers.generalise import refresh
+    from twin.db import make_engine
+    from twin.progress import rich_progress
+
+    engine = make_engine(_settings(), pool_size=1)
+    try:
+        with rich_progress(console) as reporter, engine.begin() as conn:
+            cells, blocks, secs = refresh(conn, reporter, everything=everything)
+    finally:
+        engine.dispose()
+    console.print(f"{blocks} blocks in {cells} z14 cells ({secs:.1f} s)"
+                  if cells else "nothing to rebuild: every cell is up to date")
 
 
 # -- layers and users -------------------------------------------------------------------

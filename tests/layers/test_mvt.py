@@ -251,3 +251,79 @@ def test_tracker_reconnects_after_losing_its_connection(settings, engine, area):
         assert tracker.versions(["building"])[0][1] > before[1]
     finally:
         tracker.stop()
+
+
+# -- generalised low-zoom buildings (layers/generalise.py, migration 0012) ---------------
+
+ROW = (108.66, 15.33)  # a z14 cell of its own
+
+
+def _row_of_houses(conn: Connection, n: int, gap_deg: float) -> list[int]:
+    """``n`` 11 m square houses in a row, ``gap_deg`` apart (1e-5° ≈ 1.1 m)."""
+    return [add_building(conn, ROW[0] + i * (0.0001 + gap_deg), ROW[1], levels=1 + i % 4,
+                         height_m=3.0 * (1 + i % 4), name=f"Nhà {i}", area_m2=100.0 + i)
+            for i in range(n)]
+
+
+def test_low_zoom_tiles_draw_merged_blocks_and_follow_writes(engine, catalog):
+    from layers.generalise import refresh
+
+    layer = catalog.get("buildings")
+    t14, t15 = tile_at(*ROW, 14), tile_at(*ROW, 15)
+    with engine.begin() as conn:
+        houses = _row_of_houses(conn, 12, 0.00001)  # 1 m gaps: one block
+        lone = add_building(conn, ROW[0], ROW[1] + 0.001, name="Trường")  # 110 m away
+    try:
+        with engine.connect() as conn:  # not rebuilt yet: the dirty cell draws raw rows
+            raw = decode(render_tile(conn, [layer], t14.z, t14.x, t14.y))["buildings"]
+        assert len(raw["features"]) == 13
+        with engine.begin() as conn:
+            before = conn.execute(text(
+                "SELECT version FROM table_version WHERE table_name = 'building'")).scalar_one()
+            cells, blocks, _ = refresh(conn)
+            after = conn.execute(text(
+                "SELECT version FROM table_version WHERE table_name = 'building'")).scalar_one()
+        assert cells >= 1 and blocks >= 2 and after > before  # cached tiles follow
+        with engine.connect() as conn:
+            low = decode(render_tile(conn, [layer], t14.z, t14.x, t14.y))["buildings"]
+            high = decode(render_tile(conn, [layer], t15.z, t15.x, t15.y))["buildings"]
+        mine = [f for f in low["features"] if f["id"] in {*houses, lone}]
+        assert len(mine) == 2  # the row merged into one block, the school alone
+        block = next(f for f in mine if f["id"] != lone)
+        assert block["id"] == houses[-1]  # the largest member answers items/{id}
+        assert block["properties"]["levels"] == 4 and "name" not in block["properties"]
+        assert block["properties"]["area_m2"] == pytest.approx(sum(100.0 + i for i in range(12)))
+        school = next(f for f in mine if f["id"] == lone)
+        assert school["properties"]["name"] == "Trường"
+        assert len([f for f in high["features"] if f["id"] in houses]) == 12  # z15: footprints
+        with engine.begin() as conn:  # a write makes the cell draw its raw rows again
+            conn.execute(text("UPDATE building SET levels = 9 WHERE id = :i"), {"i": houses[0]})
+        with engine.connect() as conn:
+            again = decode(render_tile(conn, [layer], t14.z, t14.x, t14.y))["buildings"]
+        assert len([f for f in again["features"] if f["id"] in houses]) == 12
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM building WHERE id = ANY(:ids)"),
+                         {"ids": [*houses, lone]})
+            refresh(conn)
+            assert not conn.execute(text(
+                "SELECT count(*) FROM building_generalised WHERE fid = ANY(:ids)"),
+                {"ids": [*houses, lone]}).scalar_one()
+
+
+def test_separate_houses_stay_separate(engine, catalog):
+    from layers.generalise import refresh
+
+    layer = catalog.get("buildings")
+    t14 = tile_at(*ROW, 14)
+    with engine.begin() as conn:
+        houses = _row_of_houses(conn, 5, 0.0001)  # 11 m gaps
+        refresh(conn)
+    try:
+        with engine.connect() as conn:
+            low = decode(render_tile(conn, [layer], t14.z, t14.x, t14.y))["buildings"]
+        assert len([f for f in low["features"] if f["id"] in houses]) == 5
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM building WHERE id = ANY(:ids)"), {"ids": houses})
+            refresh(conn)
