@@ -12,14 +12,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.drop_constraint('ck_scenario_kind_known', 'scenario', type_='check')
+    op.drop_constraint(op.f('ck_scenario_kind_known'), 'scenario', type_='check')
     op.create_check_constraint(
-        'ck_scenario_kind_known', 'scenario',
+        op.f('ck_scenario_kind_known'), 'scenario',
         "kind IN ('flood', 'closure', 'outage', 'rain', 'river')")
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM scenario WHERE kind IN ('rain', 'river')")
-    op.drop_constraint('ck_scenario_kind_known', 'scenario', type_='check')
-    op.create_check_constraint('ck_scenario_kind_known', 'scenario',
+    op.drop_constraint(op.f('ck_scenario_kind_known'), 'scenario', type_='check')
+    op.create_check_constraint(op.f('ck_scenario_kind_known'), 'scenario',
                                "kind IN ('flood', 'closure', 'outage')")
