@@ -89,6 +89,7 @@ def _routers() -> list[APIRouter]:
         incidents,
         live,
         open311,
+        rain,
         raster,
         scenarios,
         search,
@@ -99,5 +100,5 @@ def _routers() -> list[APIRouter]:
     )
 
     families = (auth, features, tiles, search, area, incidents, open311, warnings, live,
-                analysis, raster, scenarios, sta, alarms, admin, metrics, viewer)
+                analysis, raster, rain, scenarios, sta, alarms, admin, metrics, viewer)
     return [m.router for m in families]

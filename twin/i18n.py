@@ -131,6 +131,65 @@ MESSAGES: dict[str, dict[str, str]] = {
                         "en": "{n} seed point(s) lie above the water level and flood nothing"},
     "flood.no_sea": {"vi": "DEM này không có biển: ngập từ các ô thấp nhất ({lowest:g} m)",
                      "en": "no sea on this DEM: flooding from its lowest cells ({lowest:g} m)"},
+    "flood.method": {
+        "vi": "phương pháp: lấp bồn — các ô ≤ {level:g} m nối 4 hướng (không qua góc chéo) với "
+              "nguồn ({source}); {pits} ô hố thấp hơn mực biển không nối với biển được lấp tới "
+              "mép trước; diện tích trên ellipsoid WGS 84",
+        "en": "method: bathtub fill — cells ≤ {level:g} m 4-connected (never across a corner "
+              "alone) to the source ({source}); {pits} sub-sea pit cells not connected to the "
+              "sea filled to their rim first; areas on the WGS 84 ellipsoid",
+    },
+    "flood.source.sea": {"vi": "biển: các ô ≤ {level:g} m chạm mép DEM, bản thân biển không "
+                               "tính là ngập",
+                         "en": "the sea: cells ≤ {level:g} m touching the DEM's edge, the sea "
+                               "itself not counted as flooded"},
+    "flood.source.points": {"vi": "{n} điểm nguồn đã cho (mốc: ô thấp nhất dưới chúng, "
+                                  "{reference:g} m)",
+                            "en": "{n} given seed point(s) (reference: the lowest ground under "
+                                  "them, {reference:g} m)"},
+    "flood.source.lowest": {"vi": "các ô thấp nhất của DEM", "en": "the DEM's lowest cells"},
+    "flood.limits": {
+        "vi": "giới hạn: mực nước tĩnh, không có dòng chảy hay thời gian; đê, cống, kênh nhỏ "
+              "hơn một ô DEM (~30 m) không thấy được; độ cao SRTM sai số vài mét",
+        "en": "limits: a static water level, no flow and no time; dykes, drains and canals "
+              "narrower than a DEM cell (~30 m) are not seen; SRTM heights are off by metres",
+    },
+    "rain.method": {
+        "vi": "phương pháp: mưa {rain_mm:g} mm trong {hours:g} giờ ({intervals} khoảng), độ "
+              "ẩm đất trước {antecedent}; dòng chảy mặt theo chỉ số CN của SCS (lớp phủ + tỷ "
+              "lệ mái nhà); cống thoát {drain:g} mm/giờ ({drain_source}); phần còn lại chảy "
+              "trên DEM (4 hướng) vào các vùng trũng, đầy thì tràn sang vùng kế tiếp "
+              "(priority-flood), cuối cùng ra biển ở {sea:g} m",
+        "en": "method: {rain_mm:g} mm of rain in {hours:g} h ({intervals} intervals), "
+              "antecedent soil {antecedent}; runoff by the SCS curve number (land cover + "
+              "building share); drains take {drain:g} mm/h ({drain_source}); the rest flows "
+              "over the DEM (4-connected) into depressions that fill and spill into the next "
+              "(priority-flood), out to the sea at {sea:g} m",
+    },
+    "rain.drain_source": {
+        "vi": "mặc định: cống thành phố thiết kế cho 100–200 mm/ngày (issue 16, theo "
+              "flood_2022_10_14 / aseannow), lấy mức cao 200 mm/ngày",
+        "en": "default: the city's drains are built for 100–200 mm a day (issue 16, after "
+              "flood_2022_10_14 / aseannow), the upper 200 mm/day taken",
+    },
+    "rain.drain_given": {"vi": "do người dùng đặt", "en": "as given"},
+    "rain.balance": {
+        "vi": "cân bằng nước: mưa {rain:,.0f} m³ = thấm {infiltrated:,.0f} + cống "
+              "{drained:,.0f} + đọng lại {stored:,.0f} + ra biển {to_sea:,.0f} m³",
+        "en": "water balance: rain {rain:,.0f} m³ = infiltrated {infiltrated:,.0f} + drained "
+              "{drained:,.0f} + stored {stored:,.0f} + to the sea {to_sea:,.0f} m³",
+    },
+    "rain.limits": {
+        "vi": "giới hạn: trạng thái cuối trận mưa (không tính thời gian truyền dòng, bốc hơi, "
+              "cống quá tải hay nước dềnh); sông chỉ là nơi DEM ngang mực biển; một vùng trũng "
+              "được coi là một hồ; ô sâu dưới {min_depth:g} m không tính; SRTM sai số vài mét",
+        "en": "limits: the state at the end of the rain (no flow travel time, evaporation, "
+              "drain surcharge or backwater); rivers only where the DEM is at sea level; each "
+              "depression is one lake; cells shallower than {min_depth:g} m are not counted; "
+              "SRTM heights are off by metres",
+    },
+    "rain.tide": {"vi": "triều {level:g} m: {km2:.3f} km² ngập từ biển",
+                  "en": "tide at {level:g} m: {km2:.3f} km² flooded from the sea"},
     "outage.not_connected": {"vi": "phần tử hỏng không nối với mạng lưới",
                              "en": "the faulty element is not connected to the network"},
     "outage.radial": {
@@ -153,6 +212,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "outage.water.none": {"vi": "không có van cần đóng", "en": "no valves to close"},
     "outage.more": {"vi": " và {n} thiết bị khác", "en": " and {n} more"},
     "outage.result": {"vi": "; {n} tòa nhà mất {what}", "en": "; {n} buildings without {what}"},
+    "outage.method": {
+        "vi": "phương pháp: dò mạng lưới từ chỗ hỏng đến các van (thiết bị đóng cắt) gần nhất; "
+              "tòa nhà mất dịch vụ là tòa nhà nối vào đoạn bị cô lập hoặc mất nguồn; không tính "
+              "áp lực, lưu lượng hay bể chứa trong nhà",
+        "en": "method: traced over the network from the fault to the nearest valves (switches); "
+              "buildings without service are those served by the isolated or cut-off section; "
+              "no pressure, flow or household storage modelled",
+    },
+    "closure.method": {
+        "vi": "phương pháp: thời gian lái xe ô tô trên mạng đường (pgRouting, tốc độ theo loại "
+              "đường và đường một chiều) đến cơ sở gần nhất, trước và sau khi đóng; không tính "
+              "ùn tắc, đèn tín hiệu hay đường tạm",
+        "en": "method: car drive times over the road network (pgRouting, speed by road class, "
+              "one-way rules) to the nearest facilities, before and after the closure; no "
+              "traffic, signals or detours set up on site",
+    },
     # warnings
     "warning.headline": {"vi": "{event}: {place}", "en": "{event} at {place}"},
 }

@@ -21,6 +21,7 @@ from layers.access import is_staff
 from server.auth import Principal
 from server.deps import ConnDep, PrincipalDep
 from twin.errors import InputError, NotFound
+from twin.scenarios.models import DEPTH_KINDS
 from twin.scenarios.terrain import resolve_dem
 
 router = APIRouter(prefix="/raster", tags=["raster"])
@@ -62,7 +63,7 @@ def _flood(conn: Connection, scenario_id: int, principal: Principal) -> dict[str
              "ST_XMax(geom) e, ST_YMax(geom) n FROM scenario WHERE id = :i"),
         {"i": scenario_id},
     ).mappings().first()
-    if row is None or row["kind"] != "flood":
+    if row is None or row["kind"] not in DEPTH_KINDS:  # rain and river floods too
         raise NotFound(f"flood scenario {scenario_id} not found")
     if not row["public"] and not is_staff(principal.role):
         if principal.anonymous:

@@ -99,7 +99,27 @@ def import_dem(
         tmp.unlink(missing_ok=True)
     reporter.done(task)
     summary.notes.append(f"COG written to {final}")
+    _precompute(final, name, settings, reporter, summary)
     return summary
+
+
+def _precompute(final: Path, name: str, settings: Settings, reporter: Reporter,
+                summary: Summary) -> None:
+    """The rain model's depressions (priority-flood), once per terrain, timed; a DEM too
+    large to analyse in memory is still imported (the rain model refuses it later)."""
+    from twin.scenarios import depressions
+    from twin.scenarios.terrain import load_dem
+
+    task = reporter.task("depressions for the rain model", total=1)
+    try:
+        dem = load_dem(str(final))
+    except InputError as exc:
+        summary.notes.append(f"no rain-model depressions: {exc}")
+        return
+    dep = depressions.load(dem, settings.terrain_dir, name, verbose=True)
+    reporter.done(task)
+    summary.notes.append(f"rain model: {dep.count:,} depressions by priority-flood in "
+                         f"{dep.seconds:.2f} s")
 
 
 def _inspect(src: Any, path: Path, summary: Summary) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Flood at a water level on a DEM: a bathtub fill that respects connectivity.
 
 Every cell at or below the water level is wet, but only the wet regions connected
-(8-connectivity) to a source flood: low ground behind higher ground stays dry until
-the water tops it. The source is, by default, the sea — cells at or below
-``SEA_LEVEL_M`` (0.5 m) that touch the raster's edge; a DEM with no such cells uses its
-lowest cells instead. Explicit seed points (a river reach, a flood tower) replace it.
+to a source flood — 4-connectivity, so water never crosses a one-cell dyke through its
+diagonal gaps: low ground behind higher ground stays dry until the water tops it. The
+DEM is conditioned first (``DemArray.conditioned``: sub-sea pits not connected to the sea
+filled to their rim), so a radar pit never shows as a deep "flood". The source is, by
+default, the sea — cells at or below ``SEA_LEVEL_M`` (0.5 m) that touch the raster's
+edge; a DEM with no such cells uses its lowest cells instead. Explicit seed points (a
+river reach, a flood tower) replace it.
 
 The sea itself is permanent water: it is never counted, drawn or written as flooded
 land. Depth = level − elevation (metres) on the flooded cells.
@@ -22,7 +25,7 @@ import numpy as np
 
 from twin.errors import InputError
 from twin.i18n import t
-from twin.scenarios.terrain import SEA_LEVEL_M, DemArray
+from twin.scenarios.terrain import FOUR, SEA_LEVEL_M, DemArray
 
 MAX_LEVEL_M = 1000.0
 MAX_RISE_M = 100.0
@@ -42,12 +45,17 @@ class FloodGrid:
     seeds: str  # "sea" | "lowest" | "points"
     notes: list[str] = field(default_factory=list)
     notes_vi: list[str] = field(default_factory=list)  # the same notes in Vietnamese
+    #: per-cell water depth (m, NaN dry) when the model gives one (rain); else level − ground
+    water_depth: np.ndarray | None = None
 
     @cached_property
     def depth(self) -> np.ndarray:
-        """Water depth in metres on flooded cells, NaN elsewhere (float32)."""
+        """Water depth in metres on flooded cells, NaN elsewhere (float32), over the
+        conditioned ground."""
+        if self.water_depth is not None:
+            return self.water_depth
         d = np.full(self.flooded.shape, np.nan, np.float32)
-        d[self.flooded] = self.level_m - self.dem.elev[self.flooded]
+        d[self.flooded] = self.level_m - self.dem.conditioned[self.flooded]
         return d
 
     @property
@@ -116,7 +124,7 @@ def fill(
     from scipy import ndimage
 
     check_level(water_level_m, rise_m)
-    elev = dem.elev
+    elev = dem.conditioned
     notes: list[str] = []
     notes_vi: list[str] = []
     seed_cells: tuple[np.ndarray, np.ndarray] | None = None
@@ -142,7 +150,7 @@ def fill(
     level = float(water_level_m) if water_level_m is not None else reference + float(rise_m or 0)
 
     wet = elev <= level  # NaN compares False: no data never floods
-    labels, _ = ndimage.label(wet, structure=np.ones((3, 3), bool))
+    labels, _ = ndimage.label(wet, structure=FOUR)
     keep = np.zeros(int(labels.max()) + 1, bool)
     if seed_cells is not None:
         keep[labels[seed_cells]] = True
@@ -159,6 +167,13 @@ def fill(
         notes_vi.append(t("flood.no_sea", "vi", lowest=lowest))
     keep[0] = False
     flooded = keep[labels] & ~dem.sea
+    pits = int(dem.pits.sum())
+    src = {"sea": "flood.source.sea", "points": "flood.source.points",
+           "lowest": "flood.source.lowest"}[mode]
+    for lang, out in (("en", notes), ("vi", notes_vi)):
+        source = t(src, lang, level=SEA_LEVEL_M, n=len(seeds or ()), reference=reference)
+        out.insert(0, t("flood.method", lang, level=level, source=source, pits=pits))
+        out.append(t("flood.limits", lang))
     return FloodGrid(dem, level, reference, flooded, mode, notes, notes_vi)
 
 
@@ -266,4 +281,5 @@ def write_depth(grid: FloodGrid, path: Path) -> Path | None:
 
 
 def sea_level_note(lang: str = "en") -> str:
+    """The old default-source note (kept for callers; floods now say their own source)."""
     return t("flood.sea_default", lang, level=SEA_LEVEL_M)

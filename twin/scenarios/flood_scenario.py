@@ -73,27 +73,43 @@ def run_flood(
     grid = flood.fill(dem, water_level_m=p.water_level_m, rise_m=p.rise_m,
                       seeds=list(p.seeds) if p.seeds else None)
     t_fill = time.perf_counter()
-    # the depth COG gets its final name once the scenario has its id
-    pending = settings.terrain_dir / "scenarios" / f".flood-{uuid.uuid4().hex}.tif"
     params = {
         "water_level_m": p.water_level_m, "rise_m": p.rise_m,
         "seeds": [list(s) for s in p.seeds] if p.seeds else None, "dem": ref.name,
         "impassable_depth_m": p.impassable_depth_m, **from_incident,
     }
+    return finish_run(
+        conn, settings, "flood", grid, ref.name, params, impassable_depth_m=p.impassable_depth_m,
+        name=p.name, created_by=created_by, save=save, public=public, features=features,
+        incident_id=p.incident_id, times=(t0, t_load, t_fill))
+
+
+def finish_run(
+    conn: Connection, settings: Settings, kind: str, grid: flood.FloodGrid, dem_name: str,
+    params: dict[str, Any], *, impassable_depth_m: float, name: str | None,
+    created_by: str | None, save: bool, public: bool, features: bool,
+    incident_id: int | None = None, times: tuple[float, float, float],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Store a computed water grid as a scenario of ``kind`` (flood, rain): the affected
+    buildings, roads and facilities, the outline, the depth COG; answer its view.
+    ``extra`` adds figures to the summary; ``times`` = (start, DEM loaded, model done)."""
+    t0, t_load, t_fill = times
+    pending = settings.terrain_dir / "scenarios" / f".{kind}-{uuid.uuid4().hex}.tif"
     pieces = impact.as_wkb(flood.pieces(grid))
     t_poly = time.perf_counter()
     # while the database works: roads and facilities on a second connection, the display
     # outline and the depth COG in worker threads
     pool = ThreadPoolExecutor(max_workers=3)
-    side = pool.submit(_roads_and_facilities, conn.engine, pieces, grid, p.impassable_depth_m,
+    side = pool.submit(_roads_and_facilities, conn.engine, pieces, grid, impassable_depth_m,
                        features)
     outline = pool.submit(flood.polygon, grid) if save else None
     cog = pool.submit(flood.write_depth, grid, pending) if save and grid.cells else None
     nested = conn.begin_nested()
     final = None
     try:
-        sid = store.insert(conn, "flood", params, name=p.name, created_by=created_by,
-                           public=public, incident_id=p.incident_id)
+        sid = store.insert(conn, kind, params, name=name, created_by=created_by,
+                           public=public, incident_id=incident_id)
         b = impact.buildings(conn, pieces, features=features)
         r, f = side.result()
         t_db = time.perf_counter()
@@ -101,19 +117,20 @@ def run_flood(
         path = None
         if cog is not None:
             cog.result()
-            final = pending.with_name(f"flood_{sid}.tif")
+            final = pending.with_name(f"{kind}_{sid}.tif")
             pending.replace(final)
             path = str(final.resolve())
         t_end = time.perf_counter()
-        summary = _summary(grid, ref.name, b, r, f)
+        summary = _summary(grid, dem_name, b, r, f)
+        summary.update(extra or {})
         summary["timing_ms"] = {
             "dem": _ms(t0, t_load), "fill": _ms(t_load, t_fill), "pieces": _ms(t_fill, t_poly),
             "database": _ms(t_poly, t_db), "outline_and_raster_wait": _ms(t_db, t_end),
             "total": _ms(t0, t_end),
         }
         store.finish(conn, sid, summary, path, geom_wkb=geom.wkb if geom is not None else None)
-        if save and p.incident_id is not None:
-            _on_timeline(conn, p.incident_id, sid, summary, created_by)
+        if save and incident_id is not None:
+            _on_timeline(conn, incident_id, sid, summary, created_by)
         row = store.get_row(conn, sid)
     except BaseException:
         nested.rollback()
@@ -176,9 +193,8 @@ def _summary(
         "roads": {k: v for k, v in r.items() if k not in ("features", "_impassable_ids")},
         "facilities": f,
         "population": b["population"],
-        "notes": [flood.sea_level_note(), *grid.notes],
-        "notes_i18n": {"vi": [flood.sea_level_note("vi"), *grid.notes_vi],
-                       "en": [flood.sea_level_note("en"), *grid.notes]},
+        "notes": list(grid.notes),
+        "notes_i18n": {"vi": list(grid.notes_vi), "en": list(grid.notes)},
         # complete id lists for closures and comparisons; never answered
         "_building_ids": b["_ids"],
         "_impassable_ids": r["_impassable_ids"],

@@ -22,7 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from twin.models import Base
 
-KINDS = ("flood", "closure", "outage")
+KINDS = ("flood", "closure", "outage", "rain", "river")
+#: kinds that store a water-depth grid (depth COG, flooded outline, affected assets)
+DEPTH_KINDS = ("flood", "rain", "river")
 
 
 class Scenario(Base):
@@ -36,7 +38,8 @@ class Scenario(Base):
 
     __tablename__ = "scenario"
     __table_args__ = (
-        CheckConstraint("kind IN ('flood', 'closure', 'outage')", name="kind_known"),
+        CheckConstraint("kind IN ('flood', 'closure', 'outage', 'rain', 'river')",
+                        name="kind_known"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

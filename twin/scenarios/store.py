@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from twin.errors import InputError, NotFound
+from twin.scenarios.models import DEPTH_KINDS, KINDS
 
 COLUMNS = (
     "id, kind, name, params, result, created_at, created_by, public, raster_path, incident_id"
@@ -115,7 +116,7 @@ def links(scenario_id: int | None, kind: str, raster_path: str | None) -> dict[s
     if scenario_id is None:
         return {}
     out = {"self": f"/scenarios/{scenario_id}"}
-    if kind == "flood" and raster_path:
+    if kind in DEPTH_KINDS and raster_path:  # rain and river floods draw as floods
         out["tiles"] = f"/raster/flood/{scenario_id}/{{z}}/{{x}}/{{y}}.png"
         out["tilejson"] = f"/raster/flood/{scenario_id}/tilejson.json"
     return out
@@ -144,8 +145,8 @@ def list_(
 ) -> dict[str, Any]:
     """Scenarios, newest first, without geometry; optionally of one kind or those run for
     one incident (:class:`NotFound` when there is no such incident)."""
-    if kind is not None and kind not in ("flood", "closure", "outage"):
-        raise InputError("kind must be flood, closure or outage")
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"kind must be one of {', '.join(KINDS)}")
     if incident_id is not None and not conn.execute(
             text("SELECT 1 FROM incident WHERE id = :i"), {"i": incident_id}).first():
         raise NotFound(f"incident {incident_id} not found")
@@ -208,7 +209,7 @@ def compare(conn: Connection, a: int, b: int) -> dict[str, Any]:
             "only_a_ids": sorted(ids_a - ids_b)[:500], "only_b_ids": sorted(ids_b - ids_a)[:500],
         },
     }
-    if ra["kind"] == rb["kind"] == "flood":
+    if ra["kind"] in DEPTH_KINDS and rb["kind"] in DEPTH_KINDS:
         out["area"] = _compare_areas(conn, a, b)
     return out
 

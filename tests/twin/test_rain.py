@@ -1,0 +1,203 @@
+"""The rain model on small synthetic DEMs with known answers (no database: the curve
+numbers are given), the terrain conditioning and the 4-connectivity of every model.
+
+Basin DEM (12 rows × 24 cols, 0.0005° cells at lon 106, lat 11; rows 0 and 11 are
+20 m walls)::
+
+    cols 0–2 sea 0 m | 3–4 shore 3 m | 5–9 basin B 1 m | 10 wall 4 m |
+    11–15 basin A 2 m | 16–22 slope 5→8 m draining into A | 23 wall 20 m
+
+A (capacity 2 m) spills over the 4 m wall into B (capacity 2 m, spills at 3 m to the
+sea). With every drop running off (CN 100) and no drains, A catches 120 cells' rain
+(itself and the slope), B 60 (itself and the wall between them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twin.errors import InputError
+from twin.scenarios import depressions, flood
+from twin.scenarios.rain import RainParams, simulate
+from twin.scenarios.terrain import DemArray, load_dem
+
+RES = 0.0005
+A_COLS, B_COLS = slice(11, 16), slice(5, 10)
+INNER = slice(1, 11)
+
+
+def write(path: Path, z: np.ndarray, x0: float, y0: float) -> DemArray:
+    import rasterio
+    from affine import Affine
+
+    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0],
+                       count=1, dtype="float32", crs="EPSG:4326", nodata=-9999,
+                       transform=Affine(RES, 0, x0, 0, -RES, y0)) as ds:
+        ds.write(z.astype(np.float32), 1)
+    return load_dem(str(path))
+
+
+@pytest.fixture(scope="module")
+def basins(tmp_path_factory: pytest.TempPathFactory) -> DemArray:
+    z = np.full((12, 24), 20.0)
+    z[INNER, 0:3] = 0
+    z[:, 0:3] = 0
+    z[INNER, 3:5] = 3
+    z[INNER, B_COLS] = 1
+    z[INNER, 10] = 4
+    z[INNER, A_COLS] = 2
+    z[INNER, 16:23] = 5 + 0.5 * np.arange(7)
+    return write(tmp_path_factory.mktemp("rain") / "basins.tif", z, 106.0, 11.0)
+
+
+def run(dem: DemArray, mm: float, *, cn: float = 100.0, drain: float = 0.0,
+        hours: int = 24, sea: float | None = None):  # noqa: ANN201
+    dep = depressions.compute(dem)
+    rain = np.full(hours, mm / hours)
+    return simulate(dem, dep, np.full(dem.shape, cn, np.float32), rain, 1.0, drain, sea)
+
+
+def test_depressions_of_the_basins(basins: DemArray) -> None:
+    dep = depressions.compute(basins)
+    assert dep.count == 2
+    a, b = dep.label.reshape(basins.shape)[5, 13], dep.label.reshape(basins.shape)[5, 7]
+    assert a and b and a != b
+    assert dep.spill[a] == 4 and dep.spill[b] == 3
+    assert dep.down[a] == b and dep.down[b] == 0  # A spills into B, B into the sea
+    assert list(dep.upstream) == [a, b]
+
+
+@pytest.mark.parametrize(
+    ("mm", "depth_a", "depth_b", "to_sea_cells"),
+    [
+        (500, 1.2, 0.6, 0),  # A: 120 × 0.5 / 50 = 1.2 m; B: 60 × 0.5 / 50 = 0.6 m
+        (1000, 2.0, 1.6, 0),  # A full (100 cells·m), 20 spill into B: (60 + 20) / 50
+        (1500, 2.0, 2.0, 70),  # B full too: 180 − 100 + 90 − 100 = 70 cells·m to the sea
+    ],
+)
+def test_a_basin_fills_to_its_spill_point_then_spills_into_the_next(
+    basins: DemArray, mm: float, depth_a: float, depth_b: float, to_sea_cells: float,
+) -> None:
+    res = run(basins, mm)
+    depth = res.grid.depth
+    assert np.allclose(depth[INNER, A_COLS], depth_a, rtol=1e-3)
+    assert np.allclose(depth[INNER, B_COLS], depth_b, rtol=1e-3)
+    assert not res.grid.flooded[:, 16:].any() and not res.grid.flooded[:, :5].any()
+    cell = float(basins.cell_area_m2.mean())
+    shore_and_walls = res.balance["rain"] - 180 * mm / 1000 * cell  # what runs off at once
+    assert res.balance["to_sea"] == pytest.approx(shore_and_walls + to_sea_cells * cell,
+                                                  rel=1e-3)
+
+
+def test_rain_below_the_drain_capacity_floods_nothing(basins: DemArray) -> None:
+    res = run(basins, 120, drain=5.0)  # 5 mm/h of rain, drains take 5 mm/h
+    assert res.grid.cells == 0 and res.balance["stored"] == 0
+    assert res.balance["drained"] == pytest.approx(res.balance["rain"], rel=1e-9)
+    wetter = run(basins, 240, drain=5.0)  # 10 mm/h: 5 mm/h stays on the ground
+    assert wetter.grid.cells > 0
+
+
+def test_mass_balance(basins: DemArray) -> None:
+    res = run(basins, 800, cn=80.0, drain=3.0)
+    b = res.balance
+    assert b["infiltrated"] > 0 and b["drained"] > 0 and b["stored"] > 0 and b["to_sea"] > 0
+    assert b["rain"] == pytest.approx(
+        b["infiltrated"] + b["drained"] + b["stored"] + b["to_sea"], rel=1e-9)
+    area = np.repeat(basins.cell_area_m2, basins.shape[1]).reshape(basins.shape)
+    assert (res.depth_all * area).sum() == pytest.approx(b["stored"], rel=1e-5)
+    # SCS: with S = 25400/80 − 254 = 63.5 mm, Ia = 12.7 mm, Q(800) = 787.3² / 850.8
+    q = (800 - 12.7) ** 2 / (800 - 12.7 + 63.5)
+    land = area[:, 3:].sum()
+    assert b["infiltrated"] == pytest.approx((800 - q) / 1000 * land, rel=1e-4)
+
+
+def test_a_higher_tide_keeps_the_sea_in_low_ground(basins: DemArray) -> None:
+    res = run(basins, 100, sea=3.5)  # over the 3 m shore: B is part of the sea
+    assert np.allclose(res.grid.depth[INNER, B_COLS], 2.5, rtol=1e-3)
+    assert np.allclose(res.grid.depth[INNER, 3:5], 0.5, rtol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def dyke(tmp_path_factory: pytest.TempPathFactory) -> DemArray:
+    """Plain 1 m land behind a diagonal 5 m dyke one cell wide (cells (r, 10 + r)); the
+    sea (0 m) on the west; a −8 m radar pit at (15, 5) west of the dyke."""
+    z = np.ones((20, 40))
+    z[:, 0:3] = 0
+    for r in range(20):
+        z[r, 10 + r] = 5
+    z[15, 5] = -8
+    return write(tmp_path_factory.mktemp("dyke") / "dyke.tif", z, 107.0, 11.0)
+
+
+def test_four_connectivity_does_not_leak_through_a_diagonal_gap(dyke: DemArray) -> None:
+    from scipy import ndimage
+
+    grid = flood.fill(dyke, water_level_m=2)
+    cols = np.arange(40)[None, :]
+    rows = np.arange(20)[:, None]
+    behind = cols > 10 + rows
+    assert grid.flooded[~behind & (dyke.elev == 1)].all()
+    assert not grid.flooded[behind].any()
+    # 8-connectivity would have leaked through every corner of the dyke
+    labels, _ = ndimage.label(dyke.conditioned <= 2, structure=np.ones((3, 3), bool))
+    assert labels[0, 0] == labels[0, 39]
+    # rain routing spreads 4-connected too: no ground behind the dyke is filled to the
+    # sea's side through a corner (the land there drains east, over its own 1 m plain)
+    dep = depressions.compute(dyke)
+    assert (dep.filled[behind] == 1).all()
+
+
+def test_a_sub_sea_pit_not_connected_to_the_sea_is_filled(dyke: DemArray) -> None:
+    assert dyke.pits.sum() == 1 and dyke.conditioned[15, 5] == 1
+    assert dyke.elev[15, 5] == -8  # the raw DEM is kept for display
+    grid = flood.fill(dyke, water_level_m=2)
+    assert grid.depth[15, 5] == pytest.approx(1.0)  # not 10 m
+    assert not dyke.sea[15, 5]
+
+
+def test_geodesic_cell_area(dyke: DemArray) -> None:
+    from pyproj import Geod
+
+    a = dyke.transform
+    lat0, lat1 = a.f + 3 * a.e, a.f + 4 * a.e
+    lons = [a.c, a.c + a.a, a.c + a.a, a.c]
+    area, _ = Geod(ellps="WGS84").polygon_area_perimeter(lons, [lat0, lat0, lat1, lat1])
+    assert dyke.cell_area_m2[3] == pytest.approx(abs(area), rel=1e-9)
+
+
+def test_notes_say_the_source_and_the_method(dyke: DemArray) -> None:
+    sea = flood.fill(dyke, water_level_m=2)
+    assert any("the sea" in n for n in sea.notes) and any("4-connected" in n for n in sea.notes)
+    assert any("biển" in n for n in sea.notes_vi)
+    seeded = flood.fill(dyke, rise_m=1, seeds=[(107.0 + 30.5 * RES, 11.0 - 5.5 * RES)])
+    assert not any("the sea:" in n for n in seeded.notes)
+    assert any("1 given seed point" in n for n in seeded.notes)
+    assert any("điểm nguồn" in n for n in seeded.notes_vi)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"rain_mm": -1, "hours": 3}, "rain_mm"),
+        ({"rain_mm": 100, "hours": 0}, "hours"),
+        ({"rain_mm": 100, "hours": -2}, "hours"),
+        ({"rain_mm": 100}, "rain_mm and hours"),
+        ({"hyetograph": ()}, "empty"),
+        ({"hyetograph": (10, -1)}, "≥ 0"),
+        ({"hyetograph": (10, float("nan"))}, "finite"),
+        ({"hyetograph": (10,), "rain_mm": 10}, "not both"),
+        ({"rain_mm": 1e6, "hours": 24}, "rain_mm"),
+        ({"rain_mm": 100, "hours": 1e5}, "hours"),
+        ({"rain_mm": 2000, "hours": 1}, "intensity"),
+        ({"rain_mm": 100, "hours": 3, "drainage_mm_per_h": -1}, "drainage"),
+        ({"rain_mm": 100, "hours": 3, "sea_level_m": 50}, "sea_level_m"),
+        ({"rain_mm": 100, "hours": 3, "antecedent": "soggy"}, "antecedent"),
+        ({"rain_mm": 100, "hours": 3, "interval_h": 0}, "interval_h"),
+    ],
+)
+def test_bad_parameters(kwargs: dict, match: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(InputError, match=match):
+        RainParams(**kwargs).check()
