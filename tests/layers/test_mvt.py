@@ -317,7 +317,7 @@ def test_separate_houses_stay_separate(engine, catalog):
     layer = catalog.get("buildings")
     t14 = tile_at(*ROW, 14)
     with engine.begin() as conn:
-        houses = _row_of_houses(conn, 5, 0.0001)  # 11 m gaps
+        houses = _row_of_houses(conn, 5, 0.0002)  # 22 m gaps (a street between)
         refresh(conn)
     try:
         with engine.connect() as conn:
