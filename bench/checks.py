@@ -156,7 +156,8 @@ class RawHTTP:
         self.sock.close()
 
 
-def tipg_sql(z: int, x: int, y: int, properties: list[str]) -> str:
+def tipg_sql(z: int, x: int, y: int, properties: list[str],
+             table: str = "public.building") -> str:
     """The statement tipg 1.6 runs for this tile (its ``Collection.get_tile`` on a table
     whose first geometry column is ``geom``, EPSG:4326): rows tested with
     ``ST_Intersects`` against the tile's bounds in 4326, each transformed to 3857, a
@@ -171,7 +172,7 @@ def tipg_sql(z: int, x: int, y: int, properties: list[str]) -> str:
     return (
         f"WITH t AS (SELECT {cols}, ST_AsMVTGeom(ST_Transform(CAST(\"geom\" AS geometry), "
         f"3857), ST_Segmentize(ST_MakeEnvelope({b.left}, {b.bottom}, {b.right}, {b.top}), "
-        f"{b.right - b.left}), 4096, 256, TRUE) AS geom FROM public.building "
+        f"{b.right - b.left}), 4096, 256, TRUE) AS geom FROM {table} "
         f"WHERE ST_Intersects(\"geom\", ST_SetSRID(ST_MakeEnvelope({w}, {s}, {e}, {n}), 4326)) "
         f"ORDER BY \"id\" LIMIT 20000) SELECT ST_AsMVT(t.*, 'default') FROM t"
     )

@@ -22,6 +22,7 @@ from twin.settings import Settings
 MIN_BUILDINGS = 100_000
 MIN_ROADS = 50_000
 BENCH_DB = "twin_bench"
+LOWZOOM_TABLE = "bench_building_lowzoom"
 SYNTHETIC = "bench-synthetic"
 WORLD = 40075016.68557849
 HALF = WORLD / 2
@@ -238,3 +239,39 @@ def sample_bboxes(url: str, n: int, size_deg: float = 0.005) -> list[tuple[float
     h = size_deg / 2
     return [(round(x - h, 6), round(y - h, 6), round(x + h, 6), round(y + h, 6))
             for x, y in rows]
+
+
+def lowzoom_table(url: str, log: Callable[[str], None]) -> dict[str, float]:
+    """Rebuild the generalised low-zoom buildings of dirty cells (timed), and copy them
+    into ``LOWZOOM_TABLE`` the way tipg serves a table (id key, EPSG:4326 ``geom`` with
+    a GiST index), so both servers draw the same blocks at z <= 14."""
+    import time
+
+    from sqlalchemy import text
+
+    from layers.generalise import refresh
+    from twin.db import make_engine
+
+    engine = make_engine(Settings(database_url=url), pool_size=1)
+    try:
+        with engine.begin() as conn:
+            cells, blocks, secs = refresh(conn)
+            log(f"generalised buildings: {blocks} blocks rebuilt in {cells} cells ({secs:.1f} s)")
+            started = time.perf_counter()
+            conn.execute(text(f"DROP TABLE IF EXISTS {LOWZOOM_TABLE}"))
+            conn.execute(text(
+                f"CREATE TABLE {LOWZOOM_TABLE} AS SELECT fid AS id, name, use, levels, "
+                "height_m, address, ward, area_m2, "
+                "ST_Transform(geom_3857, 4326)::geometry(MultiPolygon, 4326) AS geom "
+                "FROM building_generalised ORDER BY geom_3857"))
+            conn.execute(text(f"ALTER TABLE {LOWZOOM_TABLE} ADD PRIMARY KEY (id)"))
+            conn.execute(text(f"CREATE INDEX ON {LOWZOOM_TABLE} USING gist (geom)"))
+            total = conn.execute(text("SELECT count(*), (SELECT count(*) FROM building) "
+                                      "FROM building_generalised")).one()
+            conn.execute(text(f"ANALYZE {LOWZOOM_TABLE}"))
+            conn.execute(text("ANALYZE building_generalised"))
+        return {"blocks": float(total[0]), "buildings": float(total[1]),
+                "rebuild_s": round(secs, 1),
+                "copy_s": round(time.perf_counter() - started, 1)}
+    finally:
+        engine.dispose()

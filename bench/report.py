@@ -86,7 +86,13 @@ def write(res: dict[str, Any]) -> Path:
         "tipg asked for the same properties (`properties=id,…`) and the same feature cap; "
         "it reads its first geometry column (`geom`, EPSG:4326) as configured by default; "
         "ours reads the stored `geom_3857`. Answers compared before timing. "
-        f"Whole run: {res['elapsed'] / 60:.1f} min.",
+        + (f"At z ≤ 14 both serve the generalised buildings: ours its layer's "
+           f"`building_generalised` blocks ({res['data']['generalised']['blocks']:,.0f} blocks "
+           f"of {res['data']['generalised']['buildings']:,.0f} buildings, dirty cells rebuilt "
+           f"in {res['data']['generalised']['rebuild_s']:.1f} s), tipg the same blocks copied "
+           "into a plain table (`bench_building_lowzoom`: id, properties, EPSG:4326 `geom` "
+           "with a GiST index). " if res["data"].get("generalised") else "")
+        + f"Whole run: {res['elapsed'] / 60:.1f} min.",
         "",
         "## Tiles: answers compared",
         "",
@@ -112,10 +118,11 @@ def write(res: dict[str, Any]) -> Path:
     for z, t in res["T1"].items():
         o, p = t["ours"], t["tipg"]
         ratio, p95r = o["rps"] / p["rps"], o["p95"] / p["p95"]
-        met = ratio >= 2 and p95r <= 0.5
+        met = ratio >= (3 if int(z) <= 14 else 2) and p95r <= 0.5
         lines.append(f"| T1 | z{z} tiles, caches off: req/s (p50 / p95 ms) | {o['rps']:.1f} "
                      f"({o['p50']:.0f} / {o['p95']:.0f}) | {p['rps']:.1f} ({p['p50']:.0f} / "
-                     f"{p['p95']:.0f}) | ×{ratio:.2f}, p95 ×{p95r:.2f} | ≥ ×2, p95 ≤ ×0.5 | "
+                     f"{p['p95']:.0f}) | ×{ratio:.2f}, p95 ×{p95r:.2f} | "
+                     f"≥ ×{3 if int(z) <= 14 else 2}, p95 ≤ ×0.5 | "
                      f"{_ok(met)} |")
         if not met:
             t3 = res["T3"].get(z, {})
