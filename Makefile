@@ -74,6 +74,7 @@ bench: install db
 	@$(BIN)/python -m bench.flood
 	@$(BIN)/python -m bench.sensors
 	@$(BIN)/python -m bench.incidents
+	@$(BIN)/python -m bench.scale
 
 clean-data:
 	-$(BIN)/twin mqtt down
