@@ -30,15 +30,33 @@ ELEVATION_LEGEND: list[tuple[float, tuple[int, int, int]]] = [
     (15, (190, 210, 120)), (40, (230, 210, 140)), (100, (200, 160, 100)),
     (250, (160, 110, 70)), (500, (140, 120, 110)), (700, (245, 245, 245)),
 ]
+#: water depth classes (metres → RGB, each colour from its depth up to the next one): a
+#: sequential yellow → orange → red → dark purple ramp, never blue, so a flood stands out
+#: from rivers, the sea and water pipes (web/static/legend.js draws the same classes)
 DEPTH_LEGEND: list[tuple[float, tuple[int, int, int]]] = [
-    (0, (190, 225, 255)), (0.3, (120, 190, 250)), (1, (50, 130, 230)), (2, (20, 70, 190)),
-    (4, (10, 30, 120)),
+    (0, (255, 230, 120)), (0.1, (254, 178, 76)), (0.3, (250, 120, 45)), (0.5, (222, 45, 38)),
+    (1, (150, 20, 75)), (2, (70, 12, 95)),
 ]
 SLOPE_LEGEND: list[tuple[float, tuple[int, int, int]]] = [
     (0, (255, 255, 204)), (5, (161, 218, 180)), (15, (254, 178, 76)), (30, (240, 59, 32)),
     (45, (128, 0, 38)),
 ]
 KINDS = ("elevation", "hillshade", "slope")
+
+
+def classify(
+    values: np.ndarray, valid: np.ndarray, classes: list[tuple[float, tuple[int, int, int]]],
+    alpha: int = 255,
+) -> np.ndarray:
+    """RGBA (4, h, w) uint8 of ``values`` in steps: a value takes the colour of the last
+    class whose lower bound it reaches; alpha 0 where not valid."""
+    bounds = np.array([b for b, _ in classes[1:]], float)
+    colours = np.array([c for _, c in classes], np.uint8)
+    idx = np.digitize(np.where(valid, values, 0), bounds)
+    out = np.zeros((4, *values.shape), np.uint8)
+    out[:3] = np.moveaxis(colours[idx], -1, 0)
+    out[3] = np.where(valid, alpha, 0)
+    return out
 
 
 def check_tile(z: int, x: int, y: int) -> None:
@@ -176,7 +194,7 @@ def depth_tile(path: str, z: int, x: int, y: int) -> bytes | None:
     valid = valid & (values > 0)
     if not valid.any():
         return None
-    return encode_png(colorize(values, valid, DEPTH_LEGEND, alpha=200))
+    return encode_png(classify(values, valid, DEPTH_LEGEND, alpha=200))
 
 
 TILE_FUNCS = {"elevation": elevation_tile, "hillshade": hillshade_tile, "slope": slope_tile,

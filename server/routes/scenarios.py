@@ -64,11 +64,15 @@ class ClosureIn(_In):
                                          description="road segments to close")
     scenario_id: Id | None = Field(
         default=None, description="or a flood scenario: close its impassable roads")
+    origin: list[float] | None = Field(
+        default=None, min_length=2, max_length=2,
+        description="[lon, lat] the nearest hospitals and fire station are timed from, "
+        "before and after (default: the midpoint of the first closed segment)")
     points: Points | None = Field(
         default=None, description="[[lon, lat], …] to compare drive times from (default: "
         "ends of the closed segments)")
-    samples: int = Field(default=4, ge=1, le=50,
-                         description="sample points when none are given")
+    samples: int = Field(default=4, ge=0, le=20,
+                         description="sample points when none are given (0: none)")
     name: Name | None = None
     save: bool = True
 
@@ -129,10 +133,11 @@ def close_roads(
     buildings lose access to a hospital, drive times to hospitals and fire stations
     before and after. ``features`` is GeoJSON for the map."""
     _check_points(body.points, "points")
+    _check_points([body.origin] if body.origin is not None else None, "origin")
     with conn.begin():
         answer = closure.run_closure(
             conn, segment_ids=body.segment_ids, scenario_id=body.scenario_id,
-            points=body.points, samples=body.samples, name=body.name,
+            origin=body.origin, points=body.points, samples=body.samples, name=body.name,
             created_by=who.username, save=body.save,
         )
     return _created(answer, response)

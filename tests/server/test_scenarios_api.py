@@ -112,7 +112,15 @@ def test_flood_on_the_real_dem(client, staff, dem, assets, engine) -> None:  # n
     tile = client.get(f"/raster/flood/{sc['id']}/14/{t.x}/{t.y}.png", headers=staff)
     assert tile.status_code == 200, tile.text
     img = decode(tile.content)
-    assert (img[3] > 0).any() and img[2][img[3] > 0].mean() > img[0][img[3] > 0].mean()
+    wet = img[3] > 0
+    assert wet.any()
+    # depth classes in yellow → orange → red → purple (never blue: rivers and pipes are)
+    from layers.raster import DEPTH_LEGEND
+    colours = {c for _, c in DEPTH_LEGEND}
+    got = {tuple(int(v) for v in px) for px in img[:3, wet].T}
+    assert got <= colours and len(got) >= 2, got
+    r, g, b = (img[i][wet].astype(int) for i in range(3))
+    assert ((b - r <= 30) & (g < r)).all()  # the darkest class is purple, not blue
     assert client.get(f"/raster/flood/{sc['id']}/14/{t.x}/{t.y}.png").status_code == 401
     far = WMQ.tile(*SON_TRA, 14)
     assert client.get(f"/raster/flood/{sc['id']}/14/{far.x}/{far.y}.png",
@@ -176,6 +184,61 @@ def test_outage_over_http(client, staff, net) -> None:  # noqa: ANN001, F811
     assert r.json()["summary"]["message"].endswith("3 buildings without water")
     got = client.get(f"/scenarios/{r.json()['id']}", headers=staff).json()
     assert got["kind"] == "outage" and got["features"]["features"] and got["geometry"] is None
+
+
+def test_closure_from_an_origin_over_http(client, staff, engine) -> None:  # noqa: ANN001
+    from tests.twin.test_scenarios_closure import build, nodes_at
+
+    x0, y0 = 112.0, 16.5  # open sea inside the city's bounds: no other test's roads
+    at = nodes_at(x0, y0)
+    segs = build(engine, x0, y0, "test-closure-api")
+    r = client.post("/scenarios/closure", headers=staff, json={
+        "segment_ids": [segs["W2-W3"]], "origin": list(at["W4"]), "samples": 0})
+    assert r.status_code == 201, r.text
+    s = r.json()["summary"]
+    assert s["origin"]["source"] == "given" and s["drive_times"] == []
+    h = next(f for f in s["facilities"] if f["name_vi"] == "H")
+    assert h["kind"] == "hospital" and h["after_s"] > h["before_s"] > 0
+    layers = [(f["properties"]["layer"], f["properties"].get("name_vi"))
+              for f in r.json()["features"]["features"] if f["properties"].get("origin")]
+    assert {("route_before", "H"), ("route_after", "H"), ("facility", "H")} <= set(layers)
+    # stored with its origin: reading it back gives the same list
+    got = client.get(f"/scenarios/{r.json()['id']}", headers=staff).json()
+    assert got["params"]["origin"] == list(at["W4"])
+    assert got["summary"]["facilities"] == s["facilities"]
+    # the default origin: the middle of the first closed segment
+    d = client.post("/scenarios/closure", headers=staff, json={
+        "segment_ids": [segs["W4-E0"]], "samples": 0, "save": False}).json()["summary"]
+    assert d["origin"]["source"] == "closed_midpoint"
+    assert d["origin"]["lon"] == pytest.approx(x0 + 0.005, abs=1e-6)
+    h = next(f for f in d["facilities"] if f["name_vi"] == "H")
+    assert h["unreachable"] is False and h["delta_s"] == 0
+    # an origin outside the city or not a pair: 400 / 422, nothing stored
+    before = client.get("/scenarios?kind=closure", headers=staff).json()["total"]
+    bad = client.post("/scenarios/closure", headers=staff, json={
+        "segment_ids": [segs["W2-W3"]], "origin": [2.35, 48.85]})
+    assert bad.status_code == 400 and "origin" in bad.text
+    assert client.post("/scenarios/closure", headers=staff, json={
+        "segment_ids": [segs["W2-W3"]], "origin": [112.0]}).status_code == 422
+    assert client.get("/scenarios?kind=closure", headers=staff).json()["total"] == before
+
+
+def test_outage_valves_name_their_street_over_http(client, staff, engine, net) -> None:  # noqa: ANN001, F811
+    from tests.twin.test_scenarios_outage import X0, _road
+
+    with engine.begin() as conn:
+        _road(conn, "Đường Van", "Valve Street", 12.0002)
+    try:
+        r = client.post("/scenarios/outage", json={"edge_id": net["e4"], "save": False},
+                        headers=staff)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM road_segment WHERE source = 'test-outage'"))
+            conn.execute(text("DELETE FROM road_node WHERE source = 'test-outage'"))
+    assert r.status_code == 200, r.text
+    valves = {d["name"]: d for d in r.json()["summary"]["operate"]}
+    assert valves["V1"]["street"] == "Đường Van" and valves["V1"]["street_en"] == "Valve Street"
+    assert valves["V1"]["lon"] == pytest.approx(X0 + 0.002)
 
 
 def test_scenarios_are_staff_only(client, engine, dem) -> None:  # noqa: ANN001

@@ -167,3 +167,52 @@ def test_bad_outages(engine: Engine, net) -> None:  # noqa: ANN001
             outage.run_outage(conn, node_id=987654321, save=False)
         with pytest.raises(InputError, match="give edge_id"):
             outage.run_outage(conn, edge_id=net["e4"], node_id=net["T"], save=False)
+
+
+def _road(conn, name: str | None, name_en: str | None, y: float) -> None:  # noqa: ANN001
+    a, b = (conn.execute(
+        text("INSERT INTO road_node (source, source_id, geom) VALUES (:s, :n, "
+             "ST_SetSRID(ST_MakePoint(:x, :y), 4326)) RETURNING id"),
+        {"s": SRC, "n": f"{name}-{x}", "x": x, "y": y}).scalar_one() for x in (X0, X0 + 8 * D))
+    conn.execute(
+        text("INSERT INTO road_segment (source, source_id, from_node, to_node, road_class, "
+             "name, name_en, oneway, bridge, maxspeed_kmh, length_m, cost, reverse_cost, "
+             "geom) VALUES (:s, :n, :a, :b, 'residential', :name, :en, false, false, 36, 850, "
+             "85, 85, "
+             "ST_MakeLine("
+             "ST_SetSRID(ST_MakePoint(:x0, :y), 4326), ST_SetSRID(ST_MakePoint(:x1, :y), 4326)))"),
+        {"s": SRC, "n": f"road-{name}-{y}", "a": a, "b": b, "name": name, "en": name_en,
+         "x0": X0, "x1": X0 + 8 * D, "y": y})
+
+
+def test_valves_to_close_name_the_street_they_lie_on(engine: Engine, net) -> None:  # noqa: ANN001
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM road_segment WHERE source = :s"), {"s": SRC})
+        conn.execute(text("DELETE FROM road_node WHERE source = :s"), {"s": SRC})
+        # V1 and V2 lie 22 m from "Đường Thử" (an unnamed lane runs closer, 5 m); V3 lies
+        # 55 m from "Đường Xa" and 133 m from "Đường Thử"
+        _road(conn, "Đường Thử", "Test Street", 12.0002)
+        _road(conn, None, None, 11.99995)
+        _road(conn, "Đường Xa", None, 11.9985)
+        out = outage.run_outage(conn, edge_id=net["e4"], save=False)
+        conn.execute(text("DELETE FROM road_segment WHERE source = :s"), {"s": SRC})
+        conn.execute(text("DELETE FROM road_node WHERE source = :s"), {"s": SRC})
+    by = {d["name"]: d for d in out["summary"]["operate"]}
+    assert by["V1"]["street"] == "Đường Thử" and by["V1"]["street_en"] == "Test Street"
+    assert by["V2"]["street"] == "Đường Thử"
+    assert by["V1"]["street_m"] == pytest.approx(22, abs=2)
+    assert by["V3"]["street"] == "Đường Xa" and by["V3"]["street_en"] == "Đường Xa"
+    assert by["V3"]["street_m"] == pytest.approx(55, abs=3)
+    # the map's valve points carry the same streets
+    pts = {f["properties"]["name"]: f["properties"] for f in out["features"]["features"]
+           if f["properties"]["layer"] == "operate"}
+    assert pts["V3"]["street"] == "Đường Xa"
+    # the method and its limits, in both languages
+    notes = out["summary"]["notes_i18n"]
+    assert notes["en"][-1].startswith("method") and notes["vi"][-1].startswith("phương pháp")
+
+
+def test_a_valve_far_from_any_named_road_has_no_street(engine: Engine, net) -> None:  # noqa: ANN001
+    with engine.begin() as conn:
+        out = outage.run_outage(conn, edge_id=net["e4"], save=False)
+    assert all(d["street"] is None and d["street_m"] is None for d in out["summary"]["operate"])

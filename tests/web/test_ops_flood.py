@@ -30,9 +30,11 @@ def slope_dem(web_settings, web_engine, tmp_path_factory) -> str:
     return "test_dem"
 
 
-def _blue(img: np.ndarray) -> np.ndarray:
-    """Pixels in the flood colours (blue well above red)."""
-    return (img[..., 2] - img[..., 0]) > 40
+def _flooded(img: np.ndarray) -> np.ndarray:
+    """Pixels in the flood depth colours (yellow → orange → red → purple: red well above
+    green and blue is never the strongest channel; water and pipes are blue)."""
+    r, g, b = (img[..., i].astype(int) for i in range(3))
+    return (r - g > 40) & (r >= b)
 
 
 def _flood_layers(page) -> list[str]:  # noqa: ANN001
@@ -92,7 +94,7 @@ def test_model_and_draw_the_flood_of_a_flood_incident(visit, live_server, slope_
         timeout=30_000)
     visit.idle()
     after = _pixels(visit.shot("ops-flood"))
-    gained = (_blue(after) & ~_blue(before)).mean()
+    gained = (_flooded(after) & ~_flooded(before)).mean()
     assert gained > 0.02, gained
 
     # deselected: the layer goes; ticking "all active flood incidents" brings it back

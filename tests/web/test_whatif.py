@@ -79,6 +79,7 @@ def test_burst_pipe_and_road_closure_by_clicking(visit):
     # a burst on the test water main: the valve to close and its message
     page.click("#outage-mode")
     assert page.get_attribute("#outage-mode", "aria-pressed") == "true"
+    visit.idle()  # the mode turns the (default off) water network on
     x, y = visit.project(108.218, 16.0575)
     page.mouse.click(x, y)
     page.wait_for_selector("#outage-result p.message", timeout=20_000)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, text
 from twin.analysis import routing
 from twin.analysis.components import snap_sql
 from twin.errors import InputError
+from twin.i18n import t as t_
 from twin.scenarios import store
 
 MAX_CLOSED = 50_000
@@ -199,11 +200,69 @@ def drive_times(
     return out
 
 
+def _origin(
+    conn: Connection, origin: list[float] | None, closed: list[int], first: int | None
+) -> dict[str, Any] | None:
+    """Where the facility times are measured from: the given [lon, lat], or by default the
+    midpoint of the first closed segment (the road the user clicked first)."""
+    if origin is not None:
+        lon, lat = float(origin[0]), float(origin[1])
+        routing.check_lonlat(lon, lat)
+        road = conn.execute(
+            text("SELECT name FROM road_segment WHERE name IS NOT NULL AND name <> '' AND "
+                 "geom && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 0.003) ORDER BY "
+                 "geom <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 1"),
+            {"x": lon, "y": lat},
+        ).scalar()
+        return {"lon": lon, "lat": lat, "source": "given", "road": road, "segment_id": None}
+    if not closed:
+        return None
+    seg = first if first in closed else closed[0]
+    row = conn.execute(
+        text("SELECT ST_X(p), ST_Y(p), name FROM (SELECT ST_LineInterpolatePoint("
+             "ST_LineMerge(geom), 0.5) AS p, name FROM road_segment WHERE id = :i "
+             "AND GeometryType(ST_LineMerge(geom)) = 'LINESTRING' UNION ALL SELECT "
+             "ST_PointOnSurface(geom), name FROM road_segment WHERE id = :i) q LIMIT 1"),
+        {"i": seg},
+    ).one()
+    return {"lon": round(float(row[0]), 6), "lat": round(float(row[1]), 6),
+            "source": "closed_midpoint", "road": row[2], "segment_id": seg}
+
+
+def facility_times(
+    conn: Connection, lon: float, lat: float, closed: list[int], k: int = 3
+) -> list[dict[str, Any]]:
+    """The ``k`` nearest hospitals and the nearest fire station by drive time from a
+    point, each with its drive time before and after the closure (``after_s`` None: not
+    reachable any more) and both routes. The same candidates are routed both times, so a
+    facility is compared with itself."""
+    out: list[dict[str, Any]] = []
+    for kind, n in (("hospital", k), ("fire_station", 1)):
+        m = max(CANDIDATES, n + 1)
+        before = routing.nearest_by_drive(conn, lon, lat, kind, k=m, candidates=m)
+        after = {f["id"]: f for f in routing.nearest_by_drive(
+            conn, lon, lat, kind, k=m, candidates=m, closed=closed)}
+        for f in before[:n]:
+            a = after.get(f["id"])
+            out.append({
+                "kind": kind, "id": f["id"], "name_vi": f.get("name_vi"),
+                "name_en": f.get("name_en"), "lon": f["lon"], "lat": f["lat"],
+                "before_s": f["drive_s"], "after_s": a["drive_s"] if a else None,
+                "delta_s": round(a["drive_s"] - f["drive_s"], 1) if a else None,
+                "before_m": f["route_m"], "after_m": a["route_m"] if a else None,
+                "unreachable": a is None,
+                "changed": a is None or abs(a["drive_s"] - f["drive_s"]) >= 1,
+                "route_before": f["route"], "route_after": a["route"] if a else None,
+            })
+    return out
+
+
 def run_closure(
     conn: Connection,
     *,
     segment_ids: list[int] | None = None,
     scenario_id: int | None = None,
+    origin: list[float] | None = None,
     points: list[list[float]] | None = None,
     samples: int = 4,
     name: str | None = None,
@@ -212,14 +271,22 @@ def run_closure(
 ) -> dict[str, Any]:
     """Close road segments and report what is cut off and what changes (see the module).
 
+    ``origin`` ([lon, lat], default: the midpoint of the first closed segment) is where
+    ``summary.facilities`` is measured from: the nearest hospitals and fire station, each
+    with its drive time before → after and both routes in ``features``
+    (``route_before`` / ``route_after`` with property ``origin: true``). ``points`` (or
+    ``samples`` ends of the closed segments) give ``summary.drive_times`` as before.
+
     Returns
     -------
     dict
         The scenario view (``store.public_view``) with ``features``: a GeoJSON
-        FeatureCollection of the closed and cut-off roads, stranded buildings (points)
-        and the before/after routes (property ``layer``).
+        FeatureCollection of the closed and cut-off roads, stranded buildings (points),
+        the origin and the before/after routes (property ``layer``).
     """
     t0 = time.perf_counter()
+    if origin is not None and len(origin) != 2:
+        raise InputError("origin must be a [lon, lat] pair")
     for p in points or []:
         if len(p) != 2:
             raise InputError("points must be [lon, lat] pairs")
@@ -234,6 +301,9 @@ def run_closure(
     pts = [[float(x), float(y)] for x, y in (points or [])] or _sample_points(conn, closed,
                                                                               samples)
     times = drive_times(conn, pts, closed) if closed else []
+    first = int(segment_ids[0]) if segment_ids else None
+    where = _origin(conn, origin, closed, first)
+    facs = facility_times(conn, where["lon"], where["lat"], closed) if where and closed else []
     closed_geo = conn.execute(
         text("SELECT ST_AsGeoJSON(ST_Collect(geom), 6), coalesce(sum(length_m), 0) "
              "FROM road_segment WHERE id = ANY(:ids)"), {"ids": closed}
@@ -257,13 +327,18 @@ def run_closure(
                      for side in ("before", "after") if t[side]}}
             for t in times
         ],
+        "origin": where,
+        "facilities": [{k: v for k, v in f.items() if not k.startswith("route_")}
+                       for f in facs],
+        "notes_i18n": {lang: [t_("closure.method", lang)] for lang in ("vi", "en")},
         "timing_ms": {"total": round((time.perf_counter() - t0) * 1000, 1)},
         "_building_ids": [b["id"] for b in stranded],
     }
     feats = _features(closed_geo[0], groups, stranded, times)
+    feats["features"] += _origin_features(where, facs)
     summary["_geojson"] = feats
-    params = {"segment_ids": segment_ids, "scenario_id": scenario_id, "points": points,
-              "samples": samples}
+    params = {"segment_ids": segment_ids, "scenario_id": scenario_id, "origin": origin,
+              "points": points, "samples": samples}
     return store.record(conn, "closure", params, summary, name=name, created_by=created_by,
                         save=save)
 
@@ -294,3 +369,27 @@ def _features(
                                              "drive_s": t[side]["drive_s"],
                                              "facility": t[side]["name_vi"]}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def _origin_features(where: dict[str, Any] | None,
+                     facs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The origin point, the facilities and the routes from the origin, before and after."""
+    if not where:
+        return []
+    feats: list[dict[str, Any]] = [
+        {"type": "Feature", "geometry": {"type": "Point",
+                                         "coordinates": [where["lon"], where["lat"]]},
+         "properties": {"layer": "origin", "road": where.get("road")}}]
+    for f in facs:
+        base = {"kind": f["kind"], "facility_id": f["id"], "facility": f["name_vi"],
+                "name_vi": f["name_vi"], "name_en": f["name_en"], "origin": True}
+        feats.append({"type": "Feature", "geometry": {"type": "Point",
+                                                      "coordinates": [f["lon"], f["lat"]]},
+                      "properties": {"layer": "facility", **base}})
+        for side in ("before", "after"):
+            route = f[f"route_{side}"]
+            if route:
+                feats.append({"type": "Feature", "geometry": route,
+                              "properties": {"layer": f"route_{side}", **base,
+                                             "drive_s": f[f"{side}_s"]}})
+    return feats

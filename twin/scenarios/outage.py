@@ -160,8 +160,9 @@ def run_outage(
             "ids": [int(r[0]) for r in rows[:MAX_LISTED]],
             "ids_truncated": len(rows) > MAX_LISTED,
         },
-        "notes": notes,
-        "notes_i18n": {"vi": notes_vi, "en": notes},
+        "notes": [*notes, t("outage.method", "en")],
+        "notes_i18n": {"vi": [*notes_vi, t("outage.method", "vi")],
+                       "en": [*notes, t("outage.method", "en")]},
         "timing_ms": {"total": round((time.perf_counter() - t0) * 1000, 1)},
         "_building_ids": [int(r[0]) for r in rows],
     }
@@ -171,19 +172,32 @@ def run_outage(
                         save=save)
 
 
+#: a device farther than this (degrees, ~550 m) from every named road gets no street
+STREET_REACH_DEG = 0.005
+
+
 def _details(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Name, kind, status and lon/lat of a few utility nodes."""
+    """Name, kind, status, lon/lat of a few utility nodes, and the street each lies on:
+    the nearest named road segment (its Vietnamese and English name, distance in m)."""
     rows = conn.execute(
-        text("SELECT id, kind, status, name, ST_X(geom), ST_Y(geom) FROM utility_node "
-             "WHERE id = ANY(:i)"), {"i": ids}
+        text("SELECT n.id, n.kind, n.status, n.name, ST_X(n.geom), ST_Y(n.geom), r.name, "
+             "r.name_en, r.dist FROM utility_node n LEFT JOIN LATERAL (SELECT s.name, "
+             "s.name_en, ST_Distance(s.geom::geography, n.geom::geography) AS dist "
+             "FROM road_segment s WHERE s.name IS NOT NULL AND s.name <> '' "
+             "AND s.geom && ST_Expand(n.geom, :r) ORDER BY s.geom <-> n.geom LIMIT 1) r "
+             "ON true WHERE n.id = ANY(:i)"), {"i": ids, "r": STREET_REACH_DEG}
     ).all()
-    return {int(r[0]): {"kind": r[1], "status": r[2], "name": r[3], "lon": r[4], "lat": r[5]}
+    return {int(r[0]): {"kind": r[1], "status": r[2], "name": r[3], "lon": r[4], "lat": r[5],
+                        "street": r[6], "street_en": r[7] or r[6],
+                        "street_m": round(float(r[8]), 1) if r[8] is not None else None}
             for r in rows}
 
 
 def _device(n: int, info: dict[str, Any], action: str | None) -> dict[str, Any]:
     return {"id": n, "name": info["name"], "kind": info["kind"], "status": info["status"],
-            "action": action, "lon": info["lon"], "lat": info["lat"]}
+            "action": action, "lon": info["lon"], "lat": info["lat"],
+            "street": info["street"], "street_en": info["street_en"],
+            "street_m": info["street_m"]}
 
 
 def _message_vi(network: str, labels: list[str], buildings: int) -> str:

@@ -76,18 +76,26 @@
     }));
   }
   function renderHelpLayers() {
-    if (!help || !help.nearest.length) { V.setExtra("ops-help", null); return; }
+    if (!help || !help.nearest.length) { V.setExtra("ops-help", null); T.legend.clear("ops-help"); return; }
+    // routes and hospitals in the overlay teal (not the incidents' red), names on the map
+    const O = T.style.overlay;
     V.setExtra("ops-help", [
       new D.PathLayer({
         id: "ops-routes", data: help.nearest, getPath: (d) => d.route.coordinates,
-        getColor: [200, 30, 60, 230], widthUnits: "pixels", getWidth: 5, capRounded: true, jointRounded: true,
+        getColor: O.help_route, widthUnits: "pixels", getWidth: 5, capRounded: true, jointRounded: true,
       }),
       new D.ScatterplotLayer({
         id: "ops-hospitals", data: help.nearest, getPosition: (d) => [d.lon, d.lat],
         radiusUnits: "pixels", getRadius: 7, getFillColor: [255, 255, 255, 255],
-        getLineColor: [200, 30, 60, 255], stroked: true, lineWidthUnits: "pixels", getLineWidth: 3,
+        getLineColor: O.hospital, stroked: true, lineWidthUnits: "pixels", getLineWidth: 3,
       }),
+      T.style.names("ops-hospital-names", help.nearest.map((h) => ({ pos: [h.lon, h.lat],
+        text: (T.lang === "en" && h.name_en) || h.name_vi || h.name_en || "" }))),
     ]);
+    T.legend.set("ops-help", { titleKey: "legend.help", entries: [
+      { key: "route", labelKey: "legend.helpRoute", color: O.help_route, kind: "line" },
+      { key: "hospital", labelKey: "legend.hospital", color: O.hospital, kind: "ring" },
+    ] });
   }
 
   // -- details ---------------------------------------------------------------------------

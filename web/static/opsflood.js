@@ -8,7 +8,9 @@
 (function () {
   "use strict";
   const T = window.Twin, V = T.viewer, D = window.deck, el = T.el;
-  const FILL = [30, 110, 230, 70], LINE = [20, 80, 200, 235];
+  // the flooded outline in the flood ramp's dark purple, unfilled: the depth tiles show
+  // through in their yellow → purple classes (legend.js), never blue like rivers or pipes
+  const LINE = T.style.overlay.flood_outline, FILL = [0, 0, 0, 0];
   const S = {
     selected: null, // the selected incident (GeoJSON Feature), any category
     incidents: [], // the open incidents
@@ -61,8 +63,8 @@
     if (s.geometry) {
       out.push(new D.GeoJsonLayer({
         id: "ops-flood-area-" + s.id, data: { type: "FeatureCollection", features: [{ type: "Feature", id: s.id, geometry: s.geometry, properties: { scenario: s.id, incident: s.incident_id } }] },
-        pickable: false, filled: true, stroked: true, getFillColor: FILL, getLineColor: LINE,
-        lineWidthUnits: "pixels", getLineWidth: 2,
+        pickable: false, filled: false, stroked: true, getFillColor: FILL, getLineColor: LINE,
+        lineWidthUnits: "pixels", getLineWidth: 2.5,
       }));
     }
     S.layers.set(s.id, out);
@@ -79,6 +81,10 @@
     const keep = new Set(drawn.map((s) => s.id));
     for (const id of Array.from(S.layers.keys())) if (!keep.has(id)) S.layers.delete(id);
     V.setExtra("ops-flood", drawn.length ? drawn.flatMap(layersOf) : null);
+    if (drawn.length) {
+      T.legend.depth("ops-flood", { entries: [
+        { key: "outline", labelKey: "legend.floodOutline", color: LINE, kind: "outline" }] });
+    } else T.legend.clear("ops-flood");
   }
 
   // -- the block in the incident panel ---------------------------------------------------------
@@ -114,11 +120,20 @@
         + (m.flooded_cells === 0 ? " " + T.t("opsflood.dry") : "");
       status.dataset.scenario = String(s.id);
     }
-    if (!s) { table.hidden = true; return; }
+    if (!s) { table.hidden = true; const old = T.$("#opsflood-method"); if (old) old.remove(); return; }
     table.querySelector("tbody").replaceChildren(...countRows(s).map((r) => el("tr", { "data-row": r[0] }, [
       el("th", { scope: "row", text: r[1] }), el("td", { text: r[2] }),
     ])));
     table.hidden = false;
+    // the model, its data and its limits, in the UI language (the answer's notes)
+    const m = s.summary || {};
+    const notes = (m.notes_i18n && m.notes_i18n[T.lang]) || m.notes || [];
+    const old = T.$("#opsflood-method");
+    if (old) old.remove();
+    table.after(el("details", { class: "method", id: "opsflood-method", open: true }, [
+      el("summary", { text: T.t("wi.method") }),
+      el("ul", {}, (notes.length ? notes : [T.t("wi.floodMethodDefault")]).map((n) => el("li", { text: n }))),
+    ]));
   }
   function render() { renderBlock(); renderMap(); }
 

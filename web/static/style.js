@@ -68,5 +68,39 @@
       const a = c.length > 3 ? c[3] / 255 : 1;
       return `rgba(${c[0]},${c[1]},${c[2]},${a.toFixed(2)})`;
     },
+    // Colours of analysis overlays (what-if, help routes), apart from the basemap's blues
+    // (water, pipes), the flood ramp's yellow → purple and the incidents' red.
+    overlay: {
+      closed: [20, 20, 20, 255], cut_off: [140, 70, 180, 255], building: [230, 120, 20, 255],
+      route_before: [105, 105, 105, 230], route_after: [0, 140, 120, 255],
+      origin: [20, 20, 20, 255], facility: [0, 140, 120, 255],
+      isolated: [215, 25, 110, 255], pipe_cut: [140, 70, 180, 255],
+      operate: [20, 150, 60, 255], shut: [120, 120, 120, 255], no_service: [230, 120, 20, 255],
+      help_route: [0, 120, 110, 235], hospital: [0, 120, 110, 255],
+      flood_outline: [90, 20, 110, 235],
+    },
+    // A text layer of names on the map (hospitals, valves): items {pos: [lon, lat], text},
+    // white halo, above everything; its characters are those of the names themselves.
+    names(id, items, opts) {
+      const D = window.deck;
+      const chars = new Set("0123456789 .,-–()#/:");
+      for (const d of items) for (const c of String(d.text)) chars.add(c);
+      return new D.TextLayer(Object.assign({
+        id, data: items, pickable: false, getPosition: (d) => d.pos, getText: (d) => String(d.text),
+        getSize: 13, sizeUnits: "pixels", getColor: [20, 30, 40, 255], fontFamily: "sans-serif",
+        fontWeight: 600, characterSet: Array.from(chars).join(""),
+        fontSettings: { sdf: true, fontSize: 40, buffer: 6, radius: 10 },
+        outlineWidth: 3, outlineColor: [255, 255, 255, 235], getPixelOffset: [0, -16],
+        getTextAnchor: "middle", getAlignmentBaseline: "bottom", billboard: true,
+        parameters: { depthCompare: "always", depthWriteEnabled: false },
+      }, opts || {}));
+    },
+    // A path drawn dashed when deck.gl's PathStyleExtension is there (solid otherwise).
+    dashed(props) {
+      const D = window.deck;
+      const ext = D.PathStyleExtension ? { getDashArray: [4, 3], dashJustified: true, dashGapPickable: false,
+        extensions: [new D.PathStyleExtension({ dash: true })] } : {};
+      return Object.assign({}, props, ext);
+    },
   });
 })();

@@ -23,11 +23,16 @@
   });
 
   // -- catalogue ----------------------------------------------------------------------
+  // Utility networks (pipes, valves, cables) start off outside a utilities view (?view=
+  // utilities): they hide the analysis underneath. Their toggles stay in the layer panel.
+  const UTILITIES = new Set(["water_network", "utility_nodes", "power_network"]);
+  V.utilitiesView = cfg.view === "utilities" || /[?&]view=utilities\b/.test(location.search);
+  V.offByDefault = (l) => UTILITIES.has(l.id) && !V.utilitiesView;
   V.setLayers = function (list) {
     V.layers = list.slice();
     V.byId = Object.fromEntries(list.map((l) => [l.id, l]));
     for (const l of list) {
-      if (!V.known.has(l.id)) { V.known.add(l.id); V.enabled.add(l.id); }
+      if (!V.known.has(l.id)) { V.known.add(l.id); if (!V.offByDefault(l)) V.enabled.add(l.id); }
     }
     for (const id of Array.from(V.enabled)) if (!V.byId[id]) V.enabled.delete(id);
     V.drawOrder = list.slice().sort((a, b) => S.order(a) - S.order(b));
@@ -243,6 +248,7 @@
   let hashTimer = null;
   function onViewStateChange({ viewState }) {
     V.viewState = viewState;
+    if (V.onView) V.onView(viewState);  // map controls: scale bar, compass (mapctl.js)
     const ext = V.byId.buildings ? S.extrudeFromZoom(V.byId.buildings) : 15;
     const want = viewState.zoom >= ext - 0.5;
     if (want !== V.extrude) { V.extrude = want; V.render(); }
