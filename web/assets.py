@@ -16,6 +16,7 @@ VENDOR = WEB / "static" / "vendor"
 NPM_FILES = {
     "@loaders.gl/mvt/dist/mvt-worker.js": "mvt-worker.js",
     "maplibre-gl/dist/maplibre-gl.css": "maplibre-gl.css",
+    "pmtiles/dist/pmtiles.js": "pmtiles.js",  # reads exported archives (twin tiles export)
 }
 
 
