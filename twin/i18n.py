@@ -159,12 +159,12 @@ MESSAGES: dict[str, dict[str, str]] = {
               "ẩm đất trước {antecedent}; dòng chảy mặt theo chỉ số CN của SCS (lớp phủ + tỷ "
               "lệ mái nhà); cống thoát {drain:g} mm/giờ ({drain_source}); phần còn lại chảy "
               "trên DEM (4 hướng) vào các vùng trũng, đầy thì tràn sang vùng kế tiếp "
-              "(priority-flood), cuối cùng ra biển ở {sea:g} m",
+              "(priority-flood), cuối cùng ra biển ({sea:g} m) hoặc sông ({rivers})",
         "en": "method: {rain_mm:g} mm of rain in {hours:g} h ({intervals} intervals), "
               "antecedent soil {antecedent}; runoff by the SCS curve number (land cover + "
               "building share); drains take {drain:g} mm/h ({drain_source}); the rest flows "
               "over the DEM (4-connected) into depressions that fill and spill into the next "
-              "(priority-flood), out to the sea at {sea:g} m",
+              "(priority-flood), out to the sea ({sea:g} m) or a river ({rivers})",
     },
     "rain.drain_source": {
         "vi": "mặc định: cống thành phố thiết kế cho 100–200 mm/ngày (issue 16, theo "
@@ -175,19 +175,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "rain.drain_given": {"vi": "do người dùng đặt", "en": "as given"},
     "rain.balance": {
         "vi": "cân bằng nước: mưa {rain:,.0f} m³ = thấm {infiltrated:,.0f} + cống "
-              "{drained:,.0f} + đọng lại {stored:,.0f} + ra biển {to_sea:,.0f} m³",
+              "{drained:,.0f} + đọng lại {stored:,.0f} + ra biển, sông {to_sea:,.0f} m³",
         "en": "water balance: rain {rain:,.0f} m³ = infiltrated {infiltrated:,.0f} + drained "
-              "{drained:,.0f} + stored {stored:,.0f} + to the sea {to_sea:,.0f} m³",
+              "{drained:,.0f} + stored {stored:,.0f} + to the sea and rivers {to_sea:,.0f} m³",
     },
     "rain.limits": {
         "vi": "giới hạn: trạng thái cuối trận mưa (không tính thời gian truyền dòng, bốc hơi, "
-              "cống quá tải hay nước dềnh); sông chỉ là nơi DEM ngang mực biển; một vùng trũng "
-              "được coi là một hồ; ô sâu dưới {min_depth:g} m không tính; SRTM sai số vài mét",
+              "cống quá tải hay nước dềnh); sông nhận hết nước ở mọi mực (lũ sông: mô hình "
+              "sông); một vùng trũng được coi là một hồ; ô sâu dưới {min_depth:g} m không "
+              "tính; SRTM là mặt trên (mái nhà, cây), sai số vài mét",
         "en": "limits: the state at the end of the rain (no flow travel time, evaporation, "
-              "drain surcharge or backwater); rivers only where the DEM is at sea level; each "
-              "depression is one lake; cells shallower than {min_depth:g} m are not counted; "
-              "SRTM heights are off by metres",
+              "drain surcharge or backwater); rivers take any inflow (river floods: the river "
+              "model); each depression is one lake; cells shallower than {min_depth:g} m are "
+              "not counted; SRTM is a surface model (roofs, trees), off by metres",
     },
+    "rain.rivers": {"vi": "lớp phủ 'water': {cells} ô", "en": "land cover 'water': {cells} cells"},
+    "rain.no_rivers": {"vi": "không có sông trong lớp phủ", "en": "none in the land cover"},
     "rain.tide": {"vi": "triều {level:g} m: {km2:.3f} km² ngập từ biển",
                   "en": "tide at {level:g} m: {km2:.3f} km² flooded from the sea"},
     "outage.not_connected": {"vi": "phần tử hỏng không nối với mạng lưới",

@@ -92,6 +92,19 @@ def test_a_basin_fills_to_its_spill_point_then_spills_into_the_next(
                                                   rel=1e-3)
 
 
+def test_rivers_are_outlets(basins: DemArray) -> None:
+    rivers = np.zeros(basins.shape, bool)
+    rivers[INNER, 7] = True  # a river through basin B
+    dep = depressions.compute(basins, rivers)
+    assert dep.count == 1  # B drains into the river; A spills into it
+    res = simulate(basins, dep, np.full(basins.shape, 100.0, np.float32), np.full(24, 1500 / 24),
+                   1.0, 0.0)
+    assert np.allclose(res.grid.depth[INNER, A_COLS], 2.0, rtol=1e-3)
+    assert not res.grid.flooded[:, B_COLS].any()
+    b = res.balance
+    assert b["rain"] == pytest.approx(b["infiltrated"] + b["stored"] + b["to_sea"], rel=1e-9)
+
+
 def test_rain_below_the_drain_capacity_floods_nothing(basins: DemArray) -> None:
     res = run(basins, 120, drain=5.0)  # 5 mm/h of rain, drains take 5 mm/h
     assert res.grid.cells == 0 and res.balance["stored"] == 0

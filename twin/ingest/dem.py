@@ -99,12 +99,12 @@ def import_dem(
         tmp.unlink(missing_ok=True)
     reporter.done(task)
     summary.notes.append(f"COG written to {final}")
-    _precompute(final, name, settings, reporter, summary)
+    _precompute(conn, final, name, settings, reporter, summary)
     return summary
 
 
-def _precompute(final: Path, name: str, settings: Settings, reporter: Reporter,
-                summary: Summary) -> None:
+def _precompute(conn: Connection, final: Path, name: str, settings: Settings,
+                reporter: Reporter, summary: Summary) -> None:
     """The rain model's depressions (priority-flood), once per terrain, timed; a DEM too
     large to analyse in memory is still imported (the rain model refuses it later)."""
     from twin.scenarios import depressions
@@ -116,7 +116,8 @@ def _precompute(final: Path, name: str, settings: Settings, reporter: Reporter,
     except InputError as exc:
         summary.notes.append(f"no rain-model depressions: {exc}")
         return
-    dep = depressions.load(dem, settings.terrain_dir, name, verbose=True)
+    dep = depressions.load(dem, settings.terrain_dir, name,
+                           depressions.river_mask(conn, dem), verbose=True)
     reporter.done(task)
     summary.notes.append(f"rain model: {dep.count:,} depressions by priority-flood in "
                          f"{dep.seconds:.2f} s")

@@ -1,8 +1,9 @@
 """The depressions of a DEM and where their water goes, computed once per terrain.
 
 A priority-flood (Barnes et al. 2014, with the plain queue for cells inside a pit) from
-the outlets — the sea (:attr:`DemArray.sea`), the raster's edge and cells without data —
-over the conditioned DEM, 4-connected. It gives
+the outlets — the sea (:attr:`DemArray.sea`), the rivers (``land_cover`` of kind
+``water``, burnt in with every touched cell so a river stays one 4-connected channel),
+the raster's edge and cells without data — over the conditioned DEM, 4-connected. It gives
 
 - ``filled``: the lowest surface that drains to an outlet (a depression filled to its
   spill point), and ``parent``: the cell each cell drains to on that surface;
@@ -13,13 +14,14 @@ over the conditioned DEM, 4-connected. It gives
   pour point; ``upstream``: the depressions ordered so that each comes before the one it
   spills into.
 
-The result is cached in memory and in ``<terrain_dir>/<dem>/rain_depressions.npz``
-(checked against the DEM file's size and modification time); ``twin import dem``
-computes it at import. Elevations in metres, areas in m², volumes in m³.
+The result is cached in memory and in ``<terrain_dir>/<dem>/rain_depressions-<rivers>.npz``
+(checked against the DEM file's size and modification time; ``<rivers>`` hashes the river
+mask); ``twin import dem`` computes it at import. Elevations in metres, areas in m², volumes in m³.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import os
 import threading
@@ -32,8 +34,8 @@ import numpy as np
 
 from twin.scenarios.terrain import FOUR, DemArray
 
-CACHE_NAME = "rain_depressions.npz"
-_VERSION = 1
+CACHE_NAME = "rain_depressions-{rivers}.npz"
+_VERSION = 2
 
 
 @dataclass(eq=False)
@@ -97,14 +99,17 @@ def priority_flood(z: np.ndarray, outlets: np.ndarray) -> tuple[np.ndarray, np.n
             np.asarray(order, np.int64))
 
 
-def compute(dem: DemArray) -> Depressions:
-    """Depressions of ``dem`` (its conditioned ground), timed in ``seconds``."""
+def compute(dem: DemArray, rivers: np.ndarray | None = None) -> Depressions:
+    """Depressions of ``dem`` (its conditioned ground), timed in ``seconds``; ``rivers``
+    (bool, the DEM's shape) are outlets too."""
     from scipy import ndimage
 
     t0 = time.perf_counter()
     z = dem.conditioned.astype(np.float64)
     h, w = z.shape
     outlets = dem.sea | np.isnan(z)
+    if rivers is not None:
+        outlets |= rivers
     outlets[0, :] = outlets[-1, :] = outlets[:, 0] = outlets[:, -1] = True
     filled, parent, order = priority_flood(z, outlets)
     ground = np.where(np.isnan(z), -np.inf, z).ravel()
@@ -142,35 +147,67 @@ def compute(dem: DemArray) -> Depressions:
                        down, upstream, spill, srt, starts, seconds)
 
 
-_cache: dict[str, tuple[tuple[int, int], Depressions]] = {}
+_cache: dict[tuple[str, str], tuple[tuple[int, int], Depressions]] = {}
 _lock = threading.Lock()
 
 
-def cache_path(terrain_dir: Path, dem_name: str) -> Path:
-    return terrain_dir / dem_name / CACHE_NAME
+def rivers_key(rivers: np.ndarray | None) -> str:
+    """A short hash of a river mask ("none" without one)."""
+    if rivers is None or not rivers.any():
+        return "none"
+    return hashlib.sha1(np.packbits(rivers).tobytes()).hexdigest()[:12]
+
+
+def cache_path(terrain_dir: Path, dem_name: str, rivers: str = "none") -> Path:
+    return terrain_dir / dem_name / CACHE_NAME.format(rivers=rivers)
+
+
+def river_mask(conn: object, dem: DemArray) -> np.ndarray | None:
+    """The rivers (``land_cover`` kind ``water``) burnt onto the DEM's grid, every
+    touched cell (None when there are none or the DEM is not in lon/lat)."""
+    import shapely
+    from rasterio.features import rasterize
+    from sqlalchemy import text
+
+    if not dem.geographic:
+        return None
+    h, w = dem.shape
+    t = dem.transform
+    xs, ys = (t.c, t.c + w * t.a), (t.f, t.f + h * t.e)
+    rows = conn.execute(text(  # type: ignore[attr-defined]
+        "SELECT ST_AsBinary(geom) FROM land_cover WHERE kind = 'water' "
+        "AND geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"),
+        {"w": min(xs), "e": max(xs), "s": min(ys), "n": max(ys)}).scalars().all()
+    if not rows:
+        return None
+    mask = rasterize([(shapely.from_wkb(bytes(g)), 1) for g in rows], out_shape=(h, w),
+                     transform=t, fill=0, all_touched=True, dtype="uint8").astype(bool)
+    return mask if mask.any() else None
 
 
 def load(dem: DemArray, terrain_dir: Path | None = None, dem_name: str | None = None,
-         *, verbose: bool = False) -> Depressions:
-    """The depressions of ``dem``: from memory, from the terrain cache file, or computed
-    (then written to the cache file when ``terrain_dir`` and ``dem_name`` are given)."""
+         rivers: np.ndarray | None = None, *, verbose: bool = False) -> Depressions:
+    """The depressions of ``dem`` with ``rivers`` as outlets: from memory, from the
+    terrain cache file, or computed (then written to the cache file when ``terrain_dir``
+    and ``dem_name`` are given)."""
     st = os.stat(dem.path)
     key = (st.st_mtime_ns, st.st_size)
+    rk = rivers_key(rivers)
     with _lock:
-        hit = _cache.get(dem.path)
+        hit = _cache.get((dem.path, rk))
         if hit and hit[0] == key:
             return hit[1]
-    path = cache_path(terrain_dir, dem_name) if terrain_dir and dem_name else None
+    path = cache_path(terrain_dir, dem_name, rk) if terrain_dir and dem_name else None
     dep = _read(path, key) if path else None
     if dep is None:
-        dep = compute(dem)
+        dep = compute(dem, rivers)
         if verbose:
             print(f"depressions of {dem_name or dem.path}: {dep.count:,} in "
                   f"{dep.seconds:.2f} s (priority-flood, {dem.elev.size:,} cells)")
         if path:
             _write(path, key, dep)
     with _lock:
-        _cache[dem.path] = (key, dep)
+        _cache[(dem.path, rk)] = (key, dep)
         while len(_cache) > 4:
             _cache.pop(next(iter(_cache)))
     return dep

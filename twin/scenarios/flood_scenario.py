@@ -211,16 +211,22 @@ def _ms(a: float, b: float) -> float:
 
 
 def flood_features(conn: Connection, settings: Settings, scenario_id: int) -> dict[str, Any]:
-    """The buildings and roads a stored flood touches, as one GeoJSON FeatureCollection
-    (property ``layer``: building | road), recomputed from its parameters."""
+    """The buildings and roads a stored flood or rain flood touches, as one GeoJSON
+    FeatureCollection (property ``layer``: building | road), recomputed from its
+    parameters."""
     row = store.get_row(conn, scenario_id)
-    if row["kind"] != "flood":
-        raise InputError(f"scenario {scenario_id} is not a flood")
     p = row["params"]
-    ref = resolve_dem(conn, p.get("dem"))
-    grid = flood.fill(load_dem(ref.path), water_level_m=p.get("water_level_m"),
-                      rise_m=p.get("rise_m"),
-                      seeds=[tuple(s) for s in p["seeds"]] if p.get("seeds") else None)
+    if row["kind"] == "rain":
+        from twin.scenarios import rain
+
+        grid = rain.rain_grid(conn, settings, rain.params_from_stored(p))
+    elif row["kind"] != "flood":
+        raise InputError(f"scenario {scenario_id} is not a flood")
+    else:
+        ref = resolve_dem(conn, p.get("dem"))
+        grid = flood.fill(load_dem(ref.path), water_level_m=p.get("water_level_m"),
+                          rise_m=p.get("rise_m"),
+                          seeds=[tuple(s) for s in p["seeds"]] if p.get("seeds") else None)
     pieces = impact.as_wkb(flood.pieces(grid))
     b = impact.buildings(conn, pieces, features=True)
     r = impact.roads(conn, pieces, grid, float(p.get("impassable_depth_m", 0.3)), features=True)

@@ -13,7 +13,8 @@ Method, per DEM cell (the DEM's own grid, 4-connected, conditioned ground):
 4. **Routing**: the surface water follows the priority-flood drainage of
    :mod:`twin.scenarios.depressions` into the first depression downstream; a full
    depression spills at its pour point into the next (fill and spill, upstream first);
-   what reaches an outlet (the sea at ``sea_level_m``, the raster's edge) leaves.
+   what reaches an outlet (the sea at ``sea_level_m``, a river, the raster's edge)
+   leaves.
    Each depression is one lake: its level solves its volume curve for the water held.
 
 The volume balance is exact by construction: rain = infiltrated + drained + stored + to
@@ -278,13 +279,31 @@ def _levels(dep: depressions.Depressions, ground: np.ndarray, area: np.ndarray,
     return level  # type: ignore[no-any-return]
 
 
+_cn_cache: dict[tuple[Any, ...], np.ndarray] = {}
+
+
 def curve_numbers(conn: Connection, dem: DemArray) -> np.ndarray:
     """The AMC II curve number per DEM cell from ``land_cover`` and ``building``.
 
     Land cover polygons are burnt in (cell centres; water and the sea last), cells
     without a cover get :data:`CN_DEFAULT`; then each cell's CN is moved toward 98 by
     the share of its area under building footprints (summed at their centroids).
+    Cached per DEM and the two tables' versions (``table_version``), read-only.
     """
+    versions = tuple(conn.execute(text(
+        "SELECT table_name, version FROM table_version WHERE table_name IN "
+        "('land_cover', 'building') ORDER BY table_name")).all())
+    key = (dem.path, id(dem), versions)
+    hit = _cn_cache.get(key)
+    if hit is None:
+        hit = _curve_numbers(conn, dem)
+        hit.setflags(write=False)
+        _cn_cache.clear()  # one DEM at a time: a 4 MB grid per entry
+        _cn_cache[key] = hit
+    return hit
+
+
+def _curve_numbers(conn: Connection, dem: DemArray) -> np.ndarray:
     import shapely
     from rasterio.features import rasterize
 
@@ -319,7 +338,7 @@ def curve_numbers(conn: Connection, dem: DemArray) -> np.ndarray:
 
 
 def summary_extra(res: RainResult, p: RainParams, rain: np.ndarray, dt: float,
-                  drain: float) -> dict[str, Any]:
+                  drain: float, river_cells: int = 0) -> dict[str, Any]:
     """The rain figures added to a flood-shaped summary, with notes in vi and en."""
     g = res.grid
     d = g.depth[g.flooded]
@@ -338,7 +357,9 @@ def summary_extra(res: RainResult, p: RainParams, rain: np.ndarray, dt: float,
         out = [t("rain.method", lang, rain_mm=float(rain.sum()), hours=rain.size * dt,
                  intervals=rain.size, antecedent=ante, drain=round(drain, 2),
                  drain_source=t(src_key, lang),
-                 sea=p.sea_level_m if p.sea_level_m is not None else SEA_LEVEL_M),
+                 sea=p.sea_level_m if p.sea_level_m is not None else SEA_LEVEL_M,
+                 rivers=t("rain.rivers", lang, cells=river_cells) if river_cells
+                 else t("rain.no_rivers", lang)),
                t("rain.balance", lang, **res.balance)]
         if p.sea_level_m is not None and p.sea_level_m > SEA_LEVEL_M:
             out.append(t("rain.tide", lang, level=p.sea_level_m, km2=res.tide_km2))
@@ -384,7 +405,8 @@ def run_rain(
     say(0.05, "dem")
     ref = resolve_dem(conn, params.dem)
     dem = load_dem(ref.path)
-    dep = depressions.load(dem, settings.terrain_dir, ref.name)
+    rivers = depressions.river_mask(conn, dem)
+    dep = depressions.load(dem, settings.terrain_dir, ref.name, rivers)
     say(0.3, "land cover")
     cn = curve_numbers(conn, dem)
     t_load = time.perf_counter()
@@ -403,7 +425,8 @@ def run_rain(
         conn, settings, "rain", res.grid, ref.name, stored,
         impassable_depth_m=params.impassable_depth_m, name=params.name, created_by=created_by,
         save=save, public=public, features=features, times=(t0, t_load, t_fill),
-        extra=summary_extra(res, params, rain, dt, drain))
+        extra=summary_extra(res, params, rain, dt, drain,
+                            0 if rivers is None else int(rivers.sum())))
     say(1.0, "done")
     return answer
 
@@ -424,7 +447,8 @@ def rain_grid(conn: Connection, settings: Settings, p: RainParams) -> FloodGrid:
     rain, dt = p.intervals()
     ref = resolve_dem(conn, p.dem)
     dem = load_dem(ref.path)
-    dep = depressions.load(dem, settings.terrain_dir, ref.name)
+    dep = depressions.load(dem, settings.terrain_dir, ref.name,
+                           depressions.river_mask(conn, dem))
     drain = DEFAULT_DRAINAGE_MM_PER_H if p.drainage_mm_per_h is None else p.drainage_mm_per_h
     return simulate(dem, dep, curve_numbers(conn, dem), rain, dt, drain, p.sea_level_m,
                     p.antecedent).grid
