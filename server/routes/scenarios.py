@@ -187,7 +187,7 @@ def get_scenario(
     MultiPolygon); ``include=features`` adds the affected buildings and roads."""
     inc = _include(include)
     answer = store.get(conn, scenario_id)
-    if "features" in inc and answer["kind"] == "flood":
+    if "features" in inc and answer["kind"] in ("flood", "rain"):
         answer["features"] = flood_features(conn, settings, scenario_id)
     return answer
 

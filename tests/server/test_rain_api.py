@@ -56,6 +56,15 @@ def test_the_2022_storm_on_the_real_dem(client, staff, dem) -> None:  # noqa: AN
     assert sc["links"]["tiles"] == f"/raster/flood/{sc['id']}/{{z}}/{{x}}/{{y}}.png"
     got = client.get(f"/scenarios/{sc['id']}", headers=staff).json()
     assert got["kind"] == "rain" and got["geometry"]["type"] == "MultiPolygon"
+    feats = client.get(f"/scenarios/{sc['id']}?include=features", headers=staff).json()
+    buildings = [f for f in feats["features"]["features"]
+                 if f["properties"]["layer"] == "building"]
+    assert len(buildings) == s["buildings"]["count"]
+    closure = client.post("/scenarios/closure", json={"scenario_id": sc["id"], "samples": 0,
+                                                      "save": False}, headers=staff)
+    assert closure.status_code in (200, 400), closure.text  # 400: no impassable road here
+    if closure.status_code == 400:
+        assert "not a flood" not in closure.text
     listed = client.get("/scenarios?kind=rain", headers=staff).json()
     assert sc["id"] in {x["id"] for x in listed["items"]}
     # a tile over the deepest water draws

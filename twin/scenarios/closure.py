@@ -22,6 +22,7 @@ from twin.analysis.components import snap_sql
 from twin.errors import InputError
 from twin.i18n import t as t_
 from twin.scenarios import store
+from twin.scenarios.models import DEPTH_KINDS
 
 MAX_CLOSED = 50_000
 MAX_POINTS = 20
@@ -41,7 +42,7 @@ def closed_from(
         raise InputError("give segment_ids or the scenario_id of a flood")
     if scenario_id is not None:
         row = store.get_row(conn, scenario_id)
-        if row["kind"] != "flood":
+        if row["kind"] not in DEPTH_KINDS:  # a rain or river flood's roads too
             raise InputError(f"scenario {scenario_id} is a {row['kind']}, not a flood")
         return [int(i) for i in (row["result"] or {}).get("_impassable_ids", [])]
     ids = sorted({int(i) for i in segment_ids or []})
