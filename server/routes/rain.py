@@ -42,15 +42,17 @@ class RainIn(BaseModel):
 @router.post("/rain", status_code=200)
 def rain(
     body: RainIn, conn: ConnDep, settings: SettingsDep, who: StaffDep, response: Response,
-    include: Annotated[str | None, Query(max_length=200,
-                                         description="comma list: features, geometry")] = None,
+    include: Annotated[str | None, Query(
+        max_length=200, description="comma list: features (affected buildings and roads), "
+        "geometry (the flooded outline), depth_classes (the flooded land by depth class)",
+    )] = None,
 ) -> dict[str, Any]:
     """Rain on the DEM: where the water stands at the end of the rain and what it
     touches (flooded area by depth class, buildings, roads, facilities, people, the water
     balance). Depth tiles: ``links.tiles``."""
     inc = {p.strip() for p in (include or "").split(",") if p.strip()}
-    if inc - {"features", "geometry"}:
-        raise InputError("include takes features and/or geometry")
+    if inc - {"features", "geometry", "depth_classes"}:
+        raise InputError("include takes features, geometry and/or depth_classes")
     params = RainParams(
         rain_mm=body.rain_mm, hours=body.hours,
         hyetograph=tuple(body.hyetograph) if body.hyetograph is not None else None,
@@ -59,7 +61,8 @@ def rain(
         impassable_depth_m=body.impassable_depth_m, name=body.name)
     with conn.begin():
         answer = run_rain(conn, settings, params, created_by=who.username, save=body.save,
-                          public=body.public, features="features" in inc)
+                          public=body.public, features="features" in inc,
+                          depth_classes="depth_classes" in inc)
         if "geometry" in inc and answer.get("id") is not None:
             answer["geometry"] = store.get(conn, answer["id"])["geometry"]
     if answer.get("id") is not None:

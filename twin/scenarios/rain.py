@@ -337,6 +337,55 @@ def _curve_numbers(conn: Connection, dem: DemArray) -> np.ndarray:
     return cn.astype(np.float32)  # type: ignore[no-any-return]
 
 
+def depth_class_polygons(grid: FloodGrid, tolerance_deg: float = 0.00005) -> dict[str, Any]:
+    """The flooded land by depth class (:data:`DEPTH_CLASSES`) as a GeoJSON
+    FeatureCollection: one MultiPolygon per class (EPSG:4326, simplified by
+    ``tolerance_deg``), with ``min_m``, ``max_m`` (None: no upper bound) and ``area_km2``."""
+    import json
+
+    import shapely
+    from rasterio.features import shapes
+
+    feats: list[dict[str, Any]] = []
+    win = grid.window()
+    if win is None:
+        return {"type": "FeatureCollection", "features": feats}
+    d = np.nan_to_num(grid.depth[win], nan=0.0)
+    cls = np.zeros(d.shape, np.int32)
+    for i, (lo, _) in enumerate(DEPTH_CLASSES, start=1):
+        cls[d >= lo] = i
+    mask = grid.flooded[win] & (cls > 0)
+    tr = grid.dem.transform @ grid.dem.transform.translation(win[1].start, win[0].start)
+    polys: dict[int, list[Any]] = {}
+    for g, v in shapes(cls, mask=mask, connectivity=4, transform=tr):
+        polys.setdefault(int(v), []).append(shapely.geometry.shape(g))
+    rows = np.nonzero(grid.flooded)[0]
+    depth = grid.depth[grid.flooded]
+    cell = grid.dem.cell_area_m2[rows]
+    to_ll = None
+    if not grid.dem.geographic:
+        from pyproj import Transformer
+
+        tr_ll = Transformer.from_crs(grid.dem.crs.to_wkt(), "EPSG:4326", always_xy=True)
+
+        def to_ll(xy: np.ndarray) -> np.ndarray:
+            return np.column_stack(tr_ll.transform(xy[:, 0], xy[:, 1]))
+
+    for i, (lo, hi) in enumerate(DEPTH_CLASSES, start=1):
+        if i not in polys:
+            continue
+        geom = shapely.MultiPolygon([p for g in polys[i] for p in getattr(g, "geoms", [g])])
+        if to_ll is not None:
+            geom = shapely.transform(geom, to_ll)
+        geom = shapely.simplify(geom, tolerance_deg, preserve_topology=True)
+        sel = (depth >= lo) & (depth < hi)
+        feats.append({"type": "Feature", "id": i,
+                      "geometry": json.loads(shapely.to_geojson(geom)),
+                      "properties": {"min_m": lo, "max_m": hi if math.isfinite(hi) else None,
+                                     "area_km2": round(float(cell[sel].sum()) / 1e6, 4)}})
+    return {"type": "FeatureCollection", "features": feats}
+
+
 def summary_extra(res: RainResult, p: RainParams, rain: np.ndarray, dt: float,
                   drain: float, river_cells: int = 0) -> dict[str, Any]:
     """The rain figures added to a flood-shaped summary, with notes in vi and en."""
@@ -386,11 +435,12 @@ def summary_extra(res: RainResult, p: RainParams, rain: np.ndarray, dt: float,
 def run_rain(
     conn: Connection, settings: Settings, params: RainParams, progress: Progress | None = None,
     *, created_by: str | None = None, save: bool = True, public: bool = False,
-    features: bool = False,
+    features: bool = False, depth_classes: bool = False,
 ) -> dict[str, Any]:
     """Compute, store (kind ``rain``) and summarise a rain flood, answered like
-    :func:`twin.scenarios.flood_scenario.run_flood`. ``progress(fraction, message)`` is
-    called as the run goes (for a job runner)."""
+    :func:`twin.scenarios.flood_scenario.run_flood`; ``depth_classes`` adds the flooded
+    land by depth class (GeoJSON, :func:`depth_class_polygons`). ``progress(fraction,
+    message)`` is called as the run goes (for a job runner)."""
     from twin.scenarios.flood_scenario import finish_run
 
     def say(f: float, m: str) -> None:
@@ -427,6 +477,8 @@ def run_rain(
         save=save, public=public, features=features, times=(t0, t_load, t_fill),
         extra=summary_extra(res, params, rain, dt, drain,
                             0 if rivers is None else int(rivers.sum())))
+    if depth_classes:
+        answer["depth_classes"] = depth_class_polygons(res.grid)
     say(1.0, "done")
     return answer
 
