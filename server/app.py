@@ -89,6 +89,7 @@ def _routers() -> list[APIRouter]:
         incidents,
         live,
         open311,
+        pmtiles,
         rain,
         raster,
         scenarios,
@@ -99,6 +100,6 @@ def _routers() -> list[APIRouter]:
         warnings,
     )
 
-    families = (auth, features, tiles, search, area, incidents, open311, warnings, live,
+    families = (auth, features, tiles, pmtiles, search, area, incidents, open311, warnings, live,
                 analysis, raster, rain, scenarios, sta, alarms, admin, metrics, viewer)
     return [m.router for m in families]

@@ -319,6 +319,50 @@ def tiles_generalise(
                   if cells else "nothing to rebuild: every cell is up to date")
 
 
+BASEMAP_LAYERS = "water,landuse,admin_boundaries,roads,buildings,places"
+
+
+@tiles_app.command("export")
+def tiles_export(
+    out: Annotated[Path | None, typer.Argument(
+        help="the .pmtiles file (default: TWIN_DATA_DIR/pmtiles/<layers>.pmtiles, which "
+        "the server offers at /pmtiles/<name>.pmtiles)")] = None,
+    layers: Annotated[str, typer.Option(help="comma-separated public layer ids")]
+    = BASEMAP_LAYERS,
+    minzoom: Annotated[int, typer.Option(help="lowest zoom")] = 12,
+    maxzoom: Annotated[int, typer.Option(help="highest zoom (≤ 18)")] = 15,
+    bbox: Annotated[str | None, typer.Option(
+        help="minlon,minlat,maxlon,maxlat (default: the layers' extent)")] = None,
+) -> None:
+    """Write chosen layers and zooms into a PMTiles archive (for a CDN or offline use)."""
+    from layers.catalog import load_catalog
+    from layers.pmtiles_export import export
+    from twin.db import make_engine
+    from twin.geojson import parse_bbox
+    from twin.progress import rich_progress
+
+    s = _settings()
+    catalog = load_catalog(s.layers_file)
+    ids = [i.strip() for i in layers.split(",") if i.strip()]
+    try:
+        chosen = [catalog.get(i) for i in ids]
+        box = parse_bbox(bbox) if bbox else None
+    except TwinError as exc:
+        fail(f"{exc}; layers: {', '.join(lyr.id for lyr in catalog.all())}")
+    name = "basemap" if layers == BASEMAP_LAYERS else "-".join(ids)
+    path = out or s.data_dir / "pmtiles" / f"{name}.pmtiles"
+    engine = make_engine(s, pool_size=1)
+    try:
+        with rich_progress(console) as reporter, engine.connect() as conn:
+            info = export(conn, chosen, path, minzoom, maxzoom, box, reporter)
+    except TwinError as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    console.print(f"{info['tiles']:,} tiles ({info['planned']:,} planned, empty ones left out), "
+                  f"{info['file_bytes'] / 1e6:.1f} MB in {info['seconds']:.1f} s → {path}")
+
+
 # -- layers and users -------------------------------------------------------------------
 
 

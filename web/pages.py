@@ -123,7 +123,8 @@ def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None =
         "api": api or {},
     }
     out = out.replace("<body>", f'<body class="page-{page}">\n' + panels_html(page), 1)
-    scripts = ["i18n.js", "twin.js", "style.js", "incidents.js", "viewer.js", "legend.js",
+    scripts = ["i18n.js", "twin.js", "style.js", "incidents.js", "viewer.js", "archive.js",
+               "legend.js",
                "mapctl.js", "labels.js", "basemap.js", "panels.js", "live.js", "sensorchart.js",
                "warnings.js"]
     if page == "map":

@@ -179,6 +179,7 @@
       const z = loadProps.index.z;
       const ids = this.props.twinLayers.filter((l) => z >= V.drawFrom(l)).map((l) => l.id);
       if (!ids.length) return Promise.resolve([]);
+      if (this.props.twinArchive) return this.archiveTile(loadProps, ids);
       const url = D._getURLFromTemplate("/tiles/" + ids.join(",") + "/{z}/{x}/{y}.mvt" + (this.props.twinQuery || ""), loadProps);
       const lo = this.getLoadOptions() || {};
       const loadOptions = Object.assign({}, lo, {
@@ -188,19 +189,41 @@
       });
       return this.props.fetch(url, { propName: "data", layer: this, loadOptions, signal: loadProps.signal });
     }
+    // A tile of the PMTiles archive (archive.js): its bytes, parsed by the same loader.
+    async archiveTile(loadProps, ids) {
+      const { x, y, z } = loadProps.index, a = this.props.twinArchive;
+      if (z < a.minZoom) return [];
+      const got = await a.source.getZxy(z, x, y, loadProps.signal);
+      if (!got || !got.data) return [];
+      const blob = URL.createObjectURL(new Blob([got.data], { type: "application/x-protobuf" }));
+      try {
+        const lo = this.getLoadOptions() || {};
+        const loadOptions = Object.assign({}, lo, {
+          core: Object.assign({}, lo.core, { mimeType: "application/x-protobuf" }),
+          mvt: Object.assign({}, lo.mvt, { shape: "geojson", tileIndex: loadProps.index,
+            coordinates: this.context.viewport.resolution ? "wgs84" : "local", layers: ids }),
+        });
+        return await this.props.fetch(blob, { propName: "data", layer: this, loadOptions, signal: loadProps.signal });
+      } finally {
+        URL.revokeObjectURL(blob);
+      }
+    }
   }
   TwinMVTLayer.layerName = "TwinMVTLayer";
 
   function mvt(id, layers, query) {
     const ids = layers.map((l) => l.id);
+    // the basemap's layers a PMTiles archive holds come from it (archive.js)
+    const archive = id === "basemap-archive" ? V.archive : null;
     return new TwinMVTLayer({
       id,
+      twinArchive: archive,
       data: "/tiles/" + ids.join(",") + "/{z}/{x}/{y}.mvt" + (query || ""),
       twinQuery: query || "",
       twinLayers: layers,
       binary: false,
       loadOptions: V.loadOptions,
-      minZoom: 0, maxZoom: 16,
+      minZoom: 0, maxZoom: archive ? Math.min(16, archive.maxZoom) : 16,
       refinementStrategy: "best-available", maxRequests: 6, debounceTime: 60,
       maxCacheSize: 200,
       pickable: true,
@@ -225,7 +248,10 @@
     const base = V.layers.filter((l) => l.basemap);
     const over = V.layers.filter((l) => !l.basemap && !l.live);
     const out = [];
-    if (base.length) out.push(mvt("basemap", base));
+    const fromArchive = V.archive ? base.filter((l) => V.archive.layers.has(l.id)) : [];
+    const fromApi = V.archivePending ? [] : base.filter((l) => !fromArchive.includes(l));
+    if (fromArchive.length) out.push(mvt("basemap-archive", fromArchive));
+    if (fromApi.length) out.push(mvt("basemap", fromApi));
     if (base.length && V.edge) out.push(V.edge);  // the soft edge of the data (basemap.js)
     if (over.length) out.push(mvt("overlays", over));
     for (const l of V.layers.filter((x) => !x.basemap && x.live)) {
