@@ -85,6 +85,8 @@ def cut_off(conn: Connection, closed: list[int]) -> dict[int, int]:
 
     before = components(np.ones(len(arr), bool))
     is_closed = np.isin(arr[:, 0], np.asarray(closed, np.int64))
+    if not is_closed.any():  # the closed segments are gone (deleted since): nothing cut
+        return {}
     after = components(~is_closed)
     # the parts of the network the closed segments belonged to; in each, the largest
     # piece left is its main part and the rest is cut off

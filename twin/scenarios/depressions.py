@@ -35,7 +35,7 @@ import numpy as np
 from twin.scenarios.terrain import FOUR, DemArray
 
 CACHE_NAME = "rain_depressions-{rivers}.npz"
-_VERSION = 2
+_VERSION = 3  # bump when the conditioning or the algorithm changes
 
 
 @dataclass(eq=False)

@@ -7,9 +7,11 @@ EPSG:4326; the grid stays in the DEM's own CRS (the real Đà Nẵng DEM is EPSG
 Water spreads between the 4 edge neighbours of a cell (``FOUR``), never across a corner
 alone: with 8-connectivity a flood leaks through every diagonal gap in a dyke or a road
 embankment one cell wide. Every model reads ``DemArray.conditioned``: the elevations
-with pits below sea level that are not connected to the sea filled to their lowest rim
-(SRTM has ~1,100 such radar pits in Đà Nẵng, down to −25 m; left in, they give 9 m
-"depths" at a 2 m water level). Cell areas are geodesic (WGS 84 ellipsoid).
+with pits at or below sea level (≤ ``SEA_LEVEL_M``) that are not connected to the sea
+filled to their lowest rim (SRTM has 1,120 radar pits below 0 m in Đà Nẵng, down to
+−25 m, and more at 0 m inside the city; left in, they give 9 m "depths" at a 2 m water
+level), then every single-cell pit (a cell below all 4 neighbours: noise at 30 m)
+raised to its lowest neighbour. Cell areas are geodesic (WGS 84 ellipsoid).
 """
 
 from __future__ import annotations
@@ -107,13 +109,15 @@ class DemArray:
 
     @cached_property
     def pits(self) -> np.ndarray:
-        """Cells below 0 m not 4-connected to the sea (radar pits, not water)."""
-        return (self.elev < 0) & ~self.sea  # type: ignore[no-any-return]
+        """Cells at or below sea level (≤ ``SEA_LEVEL_M``) not 4-connected to the sea:
+        radar pits, not water."""
+        return (self.elev <= SEA_LEVEL_M) & ~self.sea  # type: ignore[no-any-return]
 
     @cached_property
     def conditioned(self) -> np.ndarray:
-        """Elevations (float32 m) with every sub-sea pit not connected to the sea raised
-        to the lowest cell on its rim (4-neighbours outside the pit), read-only."""
+        """Elevations (float32 m), read-only: every pit at or below sea level not
+        connected to the sea raised to the lowest cell on its rim (4-neighbours outside
+        the pit), then every single-cell pit to its lowest 4-neighbour."""
         from scipy import ndimage
 
         z = self.elev.copy()
@@ -129,8 +133,11 @@ class DemArray:
                 out = labels[max(-dr, 0):h + min(-dr, 0), max(-dc, 0):w + min(-dc, 0)] == 0
                 sel = (src > 0) & out & np.isfinite(dst)
                 np.minimum.at(rim, src[sel], dst[sel])
-            rim[~np.isfinite(rim)] = 0.0  # a pit with no rim (the whole raster): sea level
+            rim[~np.isfinite(rim)] = SEA_LEVEL_M  # a pit with no rim (the whole raster)
             z[pits] = rim[labels[pits]]
+        lowest = _lowest_neighbour(z)
+        single = (z < lowest) & np.isfinite(lowest) & ~self.sea
+        z[single] = lowest[single]
         z.setflags(write=False)
         return z
 
@@ -174,6 +181,18 @@ class DemArray:
         out = grid[r, c].astype(np.float64)
         out[~inside] = np.nan
         return out  # type: ignore[no-any-return]
+
+
+def _lowest_neighbour(z: np.ndarray) -> np.ndarray:
+    """The lowest of each cell's 4 neighbours (NaN and off-grid ones ignored; +inf
+    when there is none)."""
+    big = np.where(np.isnan(z), np.inf, z)
+    out = np.full(z.shape, np.inf, z.dtype)
+    out[1:, :] = np.minimum(out[1:, :], big[:-1, :])
+    out[:-1, :] = np.minimum(out[:-1, :], big[1:, :])
+    out[:, 1:] = np.minimum(out[:, 1:], big[:, :-1])
+    out[:, :-1] = np.minimum(out[:, :-1], big[:, 1:])
+    return out
 
 
 def ellipsoid_band_area(lat1: np.ndarray, lat2: np.ndarray) -> np.ndarray:
