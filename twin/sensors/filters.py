@@ -1,30 +1,63 @@
-"""Compile an OData ``$filter`` / ``$orderby`` tree (``twin.sensors.odata``) to SQL on one
-entity set. Every value is a bound parameter; property names map to fixed SQL.
+"""Compile an OData ``$filter`` / ``$orderby`` tree (``twin.sensors.odata``) on one
+entity set into SQLAlchemy Core expressions, rendered into the SensorThings statements
+with every value a bound parameter (:class:`Binder`); property names map to the fixed
+SQL of :mod:`twin.sensors.entities`.
 
 Paths through to-one relations become scalar subqueries; a path through a to-many
 relation (``Things?$filter=Datastreams/name eq 'x'``) makes its comparison an
 ``EXISTS`` (any related entity matches). ``geo.distance`` and ``geo.length`` are in
-metres (on the geography); the geometry tests work on EPSG:4326 coordinates.
+metres (on the geography); the geometry tests work on EPSG:4326 coordinates. A time
+interval (``phenomenonTime`` of a Datastream) is a pair of expressions, a result a
+number with its JSON beside it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import ColumnElement
 
 from twin.errors import InputError
 from twin.sensors.entities import ENTITIES, Entity, Prop
 from twin.sensors.odata import COMPARISONS, Bin, Call, Lit, Neg, Node, Not, Path
 
 _OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-_ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%"}
+_ARITH = {"add": "+", "sub": "-", "mul": "*"}
 _ST = {"geo.intersects": "ST_Intersects", "st_equals": "ST_Equals",
        "st_disjoint": "ST_Disjoint", "st_touches": "ST_Touches", "st_within": "ST_Within",
        "st_overlaps": "ST_Overlaps", "st_crosses": "ST_Crosses",
        "st_intersects": "ST_Intersects", "st_contains": "ST_Contains"}
 _PARTS = {"year": "year", "month": "month", "day": "day", "hour": "hour", "minute": "minute",
           "second": "second"}
-Typed = tuple[str, str]  # (sql, type)
+#: renders Core into the ``:name`` text the statements are assembled from (no bind casts)
+_DIALECT = postgresql.dialect(paramstyle="named")
+_FLOAT: Any = postgresql.DOUBLE_PRECISION()
+_TIME = sa.DateTime(timezone=True)
+_EMPTY_PATH: Any = sa.literal_column("'{}'")
+_TRUE_JSON: Any = sa.literal_column("'true'::jsonb")
+_ZERO: Any = sa.literal_column("0")
+_ONE: Any = sa.literal_column("1")
+
+
+@dataclass(frozen=True)
+class T:
+    """A typed expression: ``type`` is num | str | bool | time | geom | json | result |
+    interval | null; an interval's end is ``end``, a result's JSON value ``json``."""
+
+    sql: Any
+    type: str
+    end: Any = None
+    json: Any = None
+
+
+def _col(sql: str) -> Any:
+    return sa.literal_column(sql)
 
 
 class Binder:
@@ -34,9 +67,19 @@ class Binder:
         self.params: dict[str, Any] = {}
         self._n = 0
 
-    def bind(self, value: Any) -> str:
+    def _name(self) -> str:
         self._n += 1
-        name = f"p{self._n}"
+        return f"p{self._n}"
+
+    def param(self, value: Any) -> Any:
+        """A bound parameter holding ``value``, for a Core expression."""
+        name = self._name()
+        self.params[name] = value
+        return sa.bindparam(name, value)
+
+    def bind(self, value: Any) -> str:
+        """A bound parameter holding ``value``, as ``:name`` for statement text."""
+        name = self._name()
         self.params[name] = value
         return ":" + name
 
@@ -44,37 +87,53 @@ class Binder:
         self._n += 1
         return f"a{self._n}"
 
+    def render(self, expr: Any) -> str:
+        """The SQL text of a Core expression, its values bound under this binder's names."""
+        compiled = expr.compile(dialect=_DIALECT)
+        sql = str(compiled)
+        for key, value in compiled.params.items():
+            if key in self.params:
+                continue
+            fresh = self._name()  # a parameter Core named itself: give it a unique name
+            sql = re.sub(rf":{re.escape(key)}\b", ":" + fresh, sql)
+            self.params[fresh] = value
+        return sql
+
 
 class Compiler:
     def __init__(self, b: Binder, ent: Entity, alias: str, anonymous: bool):
         self.b, self.ent, self.alias, self.anon = b, ent, alias, anonymous
-        self._over: dict[int, Typed] = {}
+        self._over: dict[int, T] = {}
 
     # -- entry points -------------------------------------------------------------------
     def where(self, node: Node) -> str:
-        return self._bool(node)
+        return self.b.render(self.condition(node))
 
     def order(self, node: Node) -> str:
-        sql, typ = self.expr(node)
-        if typ == "interval":
-            return sql.split("|")[0]
-        if typ == "geom":
+        t = self.expr(node)
+        if t.type == "geom":
             raise InputError("$orderby: cannot order by a geometry")
-        return sql
+        return self.b.render(t.sql)
+
+    def condition(self, node: Node) -> ColumnElement[bool]:
+        """The ``$filter`` as a Core boolean expression."""
+        return self._bool(node)
 
     # -- boolean structure ---------------------------------------------------------------
-    def _bool(self, node: Node) -> str:
+    def _bool(self, node: Node) -> Any:
         if isinstance(node, Bin) and node.op in ("and", "or"):
-            return f"({self._bool(node.left)} {node.op.upper()} {self._bool(node.right)})"
+            join = sa.and_ if node.op == "and" else sa.or_
+            return join(self._bool(node.left), self._bool(node.right)).self_group()
         if isinstance(node, Not):
-            return f"(NOT COALESCE({self._bool(node.expr)}, false))"
+            return sa.not_(func.coalesce(self._bool(node.expr), sa.false())).self_group()
         return self._leaf(node)
 
-    def _leaf(self, node: Node) -> str:
+    def _leaf(self, node: Node) -> Any:
         many = self._find_many(node)
         if many is None:
-            return self._as_bool(*self.expr(node))
-        chain, ent, alias = [], self.ent, self.alias
+            return self._as_bool(self.expr(node))
+        chain: list[tuple[str, str, str]] = []
+        ent, alias = self.ent, self.alias
         segs = list(many.segments)
         while segs and self._prop_key(ent, segs) is None:
             rel = ent.rels.get(segs[0])
@@ -85,15 +144,18 @@ class Compiler:
             cond = rel.cond.format(o=alias, i=inner)
             if self.anon and target.public:
                 cond += " AND " + target.public.format(a=inner)
-            chain.append(f"EXISTS (SELECT 1 FROM {target.table} {inner} WHERE {cond} AND ")
+            chain.append((target.table, inner, cond))
             ent, alias = target, inner
             segs.pop(0)
         self._over[id(many)] = self._path(tuple(segs), ent, alias)
         try:
-            body = self._as_bool(*self.expr(node))
+            body = self._as_bool(self.expr(node))
         finally:
             del self._over[id(many)]
-        return "".join(chain) + body + ")" * len(chain)
+        for table, inner, cond in reversed(chain):
+            body = sa.exists(sa.select(_ONE).select_from(sa.text(f"{table} {inner}"))
+                             .where(sa.text(cond), body))
+        return body
 
     def _find_many(self, node: Node) -> Path | None:
         if isinstance(node, Path):
@@ -120,7 +182,7 @@ class Compiler:
         return None
 
     # -- expressions --------------------------------------------------------------------
-    def expr(self, node: Node) -> Typed:
+    def expr(self, node: Node) -> T:
         if isinstance(node, Lit):
             return self._lit(node)
         if isinstance(node, Path):
@@ -128,37 +190,38 @@ class Compiler:
                 return self._over[id(node)]
             return self._path(node.segments, self.ent, self.alias)
         if isinstance(node, Neg):
-            return f"(-{self._num(node.expr)})", "num"
+            return T((-self._num(node.expr)).self_group(), "num")
         if isinstance(node, Not) or (isinstance(node, Bin) and node.op in ("and", "or")):
-            return self._bool(node), "bool"
+            return T(self._bool(node), "bool")
         if isinstance(node, Bin) and node.op in COMPARISONS:
-            return self._compare(node), "bool"
+            return T(self._compare(node), "bool")
         if isinstance(node, Bin):
             left, right = self._num(node.left), self._num(node.right)
             if node.op == "div":
-                return f"(CAST({left} AS float8) / NULLIF(CAST({right} AS float8), 0))", "num"
+                return T(sa.cast(left, _FLOAT).op("/")(
+                    func.nullif(sa.cast(right, _FLOAT), _ZERO)).self_group(), "num")
             if node.op == "mod":
-                return (f"mod(CAST({left} AS numeric), NULLIF(CAST({right} AS numeric), 0))",
-                        "num")
-            return f"({left} {_ARITH[node.op]} {right})", "num"
+                return T(func.mod(sa.cast(left, sa.Numeric()),
+                                  func.nullif(sa.cast(right, sa.Numeric()), _ZERO)), "num")
+            return T(left.op(_ARITH[node.op])(right).self_group(), "num")
         if isinstance(node, Call):
             return self._call(node)
         raise InputError("$filter: unsupported expression")
 
-    def _lit(self, lit: Lit) -> Typed:
+    def _lit(self, lit: Lit) -> T:
         if lit.type == "null":
-            return "NULL", "null"
+            return T(sa.null(), "null")
         if lit.type == "geom":
-            return f"ST_GeomFromText({self.b.bind(lit.value)}, 4326)", "geom"
+            return T(func.ST_GeomFromText(self.b.param(lit.value), _col("4326")), "geom")
         if lit.type == "str":
-            return f"CAST({self.b.bind(lit.value)} AS text)", "str"
+            return T(sa.cast(self.b.param(lit.value), sa.Text()), "str")
         if lit.type == "time":
-            return f"CAST({self.b.bind(lit.value)} AS timestamptz)", "time"
+            return T(sa.cast(self.b.param(lit.value), _TIME), "time")
         if lit.type == "bool":
-            return ("true" if lit.value else "false"), "bool"
+            return T(sa.true() if lit.value else sa.false(), "bool")
         if isinstance(lit.value, float):
-            return f"CAST({self.b.bind(lit.value)} AS float8)", "num"
-        return self.b.bind(lit.value), "num"
+            return T(sa.cast(self.b.param(lit.value), _FLOAT), "num")
+        return T(self.b.param(lit.value), "num")
 
     @staticmethod
     def _prop_key(ent: Entity, segs: list[str] | tuple[str, ...]) -> str | None:
@@ -166,7 +229,7 @@ class Compiler:
             return f"{segs[0]}/{segs[1]}"
         return segs[0] if segs and segs[0] in ent.props else None
 
-    def _path(self, segs: tuple[str, ...], ent: Entity, alias: str) -> Typed:
+    def _path(self, segs: tuple[str, ...], ent: Entity, alias: str) -> T:
         if not segs:
             raise InputError(f"$filter: a path must end in a property of {ent.single}")
         key = self._prop_key(ent, segs)
@@ -175,13 +238,17 @@ class Compiler:
             rest = segs[len(key.split("/")):]
             sql = prop.sql.format(a=alias)
             if prop.type == "interval":
-                return f"{sql}|{prop.end_sql.format(a=alias) if prop.end_sql else sql}", "interval"
+                end = prop.end_sql.format(a=alias) if prop.end_sql else sql
+                return T(_col(sql), "interval", end=_col(end))
+            if prop.type == "result":
+                return T(_col(sql), "result", json=_col(sql + "_json"))
+            expr = _col(sql)
             if rest:
                 if prop.type != "json":
                     raise InputError(f"$filter: {ent.single}/{key} has no sub-properties")
-                for s in rest:
-                    sql = f"({sql} -> {self.b.bind(s)})"
-            return sql, prop.type
+                for seg in rest:
+                    expr = expr.op("->")(self.b.param(seg)).self_group()
+            return T(expr, prop.type)
         rel = ent.rels.get(segs[0])
         if rel is None:
             known = ", ".join([*ent.props, *ent.rels])
@@ -192,66 +259,72 @@ class Compiler:
                              "properties (any match), e.g. Datastreams/name eq '…'")
         target = ENTITIES[rel.target]
         inner = self.b.alias()
-        sql, typ = self._path(segs[1:], target, inner)
-        if typ == "interval":
+        t = self._path(segs[1:], target, inner)
+        if t.type == "interval":
             raise InputError("$filter: compare an interval of the entity itself")
-        return (f"(SELECT {sql} FROM {target.table} {inner} WHERE "
-                f"{rel.cond.format(o=alias, i=inner)})"), typ
+        source = sa.text(f"{target.table} {inner}")
+        cond = sa.text(rel.cond.format(o=alias, i=inner))
+
+        def one(e: Any) -> Any:
+            return sa.select(e).select_from(source).where(cond).scalar_subquery()
+
+        return T(one(t.sql), t.type, json=one(t.json) if t.json is not None else None)
 
     # -- coercions ------------------------------------------------------------------------
-    def _num(self, node: Node) -> str:
-        sql, typ = self.expr(node)
-        return self._to_num(sql, typ, node)
+    def _num(self, node: Node) -> Any:
+        return self._to_num(self.expr(node), node)
 
-    def _to_num(self, sql: str, typ: str, node: Node) -> str:
-        if typ in ("num", "result", "null"):
-            return sql
-        if typ == "json":
-            return (f"(CASE WHEN jsonb_typeof({sql}) = 'number' THEN CAST({sql} #>> '{{}}' "
-                    "AS float8) END)")
-        raise InputError(f"$filter: {_show(node)} is {_TYPE_NAMES.get(typ, typ)}, "
+    def _to_num(self, t: T, node: Node) -> Any:
+        if t.type in ("num", "result", "null"):
+            return t.sql
+        if t.type == "json":
+            return sa.case((func.jsonb_typeof(t.sql).op("=")(_col("'number'")),
+                            sa.cast(t.sql.op("#>>")(_EMPTY_PATH), _FLOAT)))
+        raise InputError(f"$filter: {_show(node)} is {_TYPE_NAMES.get(t.type, t.type)}, "
                          "not a number")
 
-    def _text(self, node: Node) -> str:
-        sql, typ = self.expr(node)
-        if typ == "str":
-            return sql
-        if typ == "json":
-            return f"({sql} #>> '{{}}')"
-        if typ == "result":
-            return f"COALESCE({sql}_json #>> '{{}}', CAST({sql} AS text))"
-        if typ == "null":
-            return "CAST(NULL AS text)"
-        raise InputError(f"$filter: {_show(node)} is {_TYPE_NAMES.get(typ, typ)}, not text")
+    def _text(self, node: Node) -> Any:
+        t = self.expr(node)
+        if t.type == "str":
+            return t.sql
+        if t.type == "json":
+            return t.sql.op("#>>")(_EMPTY_PATH).self_group()
+        if t.type == "result":
+            return func.coalesce(t.json.op("#>>")(_EMPTY_PATH), sa.cast(t.sql, sa.Text()))
+        if t.type == "null":
+            return sa.cast(sa.null(), sa.Text())
+        raise InputError(f"$filter: {_show(node)} is {_TYPE_NAMES.get(t.type, t.type)}, "
+                         "not text")
 
-    def _time(self, node: Node) -> str:
+    def _time(self, node: Node) -> Any:
         if isinstance(node, Lit) and node.type == "str":
             from twin.sensors.values import parse_time
 
-            return f"CAST({self.b.bind(parse_time(node.value, '$filter time'))} AS timestamptz)"
-        sql, typ = self.expr(node)
-        if typ in ("time", "null"):
-            return sql
-        raise InputError(f"$filter: {_show(node)} is {_TYPE_NAMES.get(typ, typ)}, not a time")
+            return sa.cast(self.b.param(parse_time(node.value, "$filter time")), _TIME)
+        t = self.expr(node)
+        if t.type in ("time", "null"):
+            return t.sql
+        raise InputError(f"$filter: {_show(node)} is {_TYPE_NAMES.get(t.type, t.type)}, "
+                         "not a time")
 
-    def _geom(self, node: Node) -> str:
-        sql, typ = self.expr(node)
-        if typ == "geom":
-            return sql
+    def _geom(self, node: Node) -> Any:
+        t = self.expr(node)
+        if t.type == "geom":
+            return t.sql
         raise InputError(f"$filter: {_show(node)} is not a geometry (use location, feature, "
                          "observedArea or a geography'POINT(lon lat)' literal)")
 
-    def _as_bool(self, sql: str, typ: str) -> str:
-        if typ == "bool":
-            return sql
-        if typ == "json":
-            return f"({sql} = 'true'::jsonb)"
-        if typ == "result":
-            return f"({sql}_json = 'true'::jsonb)"
+    def _as_bool(self, t: T) -> Any:
+        if t.type == "bool":
+            return t.sql
+        if t.type == "json":
+            return t.sql.op("=")(_TRUE_JSON).self_group()
+        if t.type == "result":
+            return t.json.op("=")(_TRUE_JSON).self_group()
         raise InputError("$filter: the expression is not a condition (true/false)")
 
     # -- comparisons ------------------------------------------------------------------------
-    def _compare(self, node: Bin) -> str:
+    def _compare(self, node: Bin) -> Any:  # noqa: C901 - one branch per type pair
         op, l_node, r_node = node.op, node.left, node.right
         lt = self._peek_type(l_node)
         rt = self._peek_type(r_node)
@@ -259,114 +332,114 @@ class Compiler:
             other = r_node if lt == "null" else l_node
             if op not in ("eq", "ne"):
                 raise InputError("$filter: only eq and ne compare with null")
-            sql, typ = self.expr(other)
-            neg = "NOT " if op == "ne" else ""
-            if typ == "result":
-                return f"({neg}({sql} IS NULL AND {sql}_json IS NULL))"
-            if typ == "interval":
-                sql = sql.split("|")[0]
-            return f"({sql} IS {'NOT ' if op == 'ne' else ''}NULL)"
+            t = self.expr(other)
+            if t.type == "result":
+                both = sa.and_(t.sql.is_(None), t.json.is_(None)).self_group()
+                return sa.not_(both).self_group() if op == "ne" else both
+            return (t.sql.is_not(None) if op == "ne" else t.sql.is_(None)).self_group()
         if "interval" in (lt, rt):
             return self._interval_cmp(op, l_node, r_node, lt == "interval")
         sym = _OPS[op]
         if "time" in (lt, rt):
-            return f"({self._time(l_node)} {sym} {self._time(r_node)})"
+            return self._time(l_node).op(sym)(self._time(r_node)).self_group()
         if "geom" in (lt, rt):
             if op not in ("eq", "ne"):
                 raise InputError("$filter: geometries compare only with eq/ne; use "
                                  "geo.intersects or geo.distance")
-            eq = f"ST_Equals({self._geom(l_node)}, {self._geom(r_node)})"
-            return eq if op == "eq" else f"(NOT {eq})"
+            eq = func.ST_Equals(self._geom(l_node), self._geom(r_node))
+            return eq if op == "eq" else sa.not_(eq).self_group()
         if "json" in (lt, rt) and ({lt, rt} - {"json"}) <= {"str", "num", "bool", "json"}:
             return self._json_cmp(sym, l_node, r_node, lt, rt)
         if "num" in (lt, rt):
-            return f"({self._num(l_node)} {sym} {self._num(r_node)})"
+            return self._num(l_node).op(sym)(self._num(r_node)).self_group()
         if "str" in (lt, rt):
-            return f"({self._text(l_node)} {sym} {self._text(r_node)})"
+            return self._text(l_node).op(sym)(self._text(r_node)).self_group()
         if "bool" in (lt, rt):
-            left, right = self._as_bool(*self.expr(l_node)), self._as_bool(*self.expr(r_node))
-            return f"({left} {sym} {right})"
+            left, right = self._as_bool(self.expr(l_node)), self._as_bool(self.expr(r_node))
+            return left.op(sym)(right).self_group()
         raise InputError(f"$filter: cannot compare {_show(l_node)} with {_show(r_node)}")
 
-    def _json_cmp(self, sym: str, l_node: Node, r_node: Node, lt: str, rt: str) -> str:
-        def side(node: Node, typ: str) -> str:
-            sql, _ = self.expr(node)
-            cast = {"str": "text", "num": "float8", "bool": "boolean"}.get(typ)
-            return f"to_jsonb(CAST({sql} AS {cast}))" if cast else sql
+    def _json_cmp(self, sym: str, l_node: Node, r_node: Node, lt: str, rt: str) -> Any:
+        def side(node: Node, typ: str) -> Any:
+            e = self.expr(node).sql
+            cast = {"str": sa.Text(), "num": _FLOAT, "bool": sa.Boolean()}.get(typ)
+            return func.to_jsonb(sa.cast(e, cast)) if cast is not None else e
 
-        return f"({side(l_node, lt)} {sym} {side(r_node, rt)})"
+        return side(l_node, lt).op(sym)(side(r_node, rt)).self_group()
 
-    def _interval_cmp(self, op: str, l_node: Node, r_node: Node, left_is: bool) -> str:
+    def _interval_cmp(self, op: str, l_node: Node, r_node: Node, left_is: bool) -> Any:
         iv_node, other = (l_node, r_node) if left_is else (r_node, l_node)
-        start, end = self.expr(iv_node)[0].split("|")
+        iv = self.expr(iv_node)
+        start, end = iv.sql, iv.end
         t = self._time(other)
         if not left_is:  # X op interval → interval (mirrored op) X
             op = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}.get(op, op)
-        if op == "eq":
-            return f"({start} = {t} AND {end} = {t})"
-        if op == "ne":
-            return f"NOT ({start} = {t} AND {end} = {t})"
+        if op in ("eq", "ne"):
+            same = sa.and_(start.op("=")(t), end.op("=")(t)).self_group()
+            return same if op == "eq" else sa.not_(same).self_group()
         if op in ("gt", "ge"):
-            return f"({start} {_OPS[op]} {t})"
-        return f"({end} {_OPS[op]} {t})"
+            return start.op(_OPS[op])(t).self_group()
+        return end.op(_OPS[op])(t).self_group()
 
     def _peek_type(self, node: Node) -> str:
         if isinstance(node, Lit):
             return node.type
         b = self.b
-        saved = (dict(b.params), b._n)
+        saved = (dict(b.params), b._n)  # noqa: SLF001
         try:
-            return self.expr(node)[1]
+            return self.expr(node).type
         finally:
-            b.params, b._n = saved
+            b.params, b._n = saved  # noqa: SLF001
 
     # -- functions ----------------------------------------------------------------------------
-    def _call(self, c: Call) -> Typed:
+    def _call(self, c: Call) -> T:  # noqa: C901, PLR0911, PLR0912 - one branch per function
         n, a = c.name, c.args
         if n in ("substringof", "contains"):
             hay, needle = (a[1], a[0]) if n == "substringof" else (a[0], a[1])
-            return f"(strpos({self._text(hay)}, {self._text(needle)}) > 0)", "bool"
+            found = func.strpos(self._text(hay), self._text(needle))
+            return T(found.op(">")(_ZERO).self_group(), "bool")
         if n == "startswith":
-            return f"starts_with({self._text(a[0])}, {self._text(a[1])})", "bool"
+            return T(func.starts_with(self._text(a[0]), self._text(a[1])), "bool")
         if n == "endswith":
             s, suf = self._text(a[0]), self._text(a[1])
-            return f"(right({s}, char_length({suf})) = {suf})", "bool"
+            return T(func.right(s, func.char_length(suf)).op("=")(suf).self_group(), "bool")
         if n == "length":
-            return f"char_length({self._text(a[0])})", "num"
+            return T(func.char_length(self._text(a[0])), "num")
         if n == "indexof":
-            return f"(strpos({self._text(a[0])}, {self._text(a[1])}) - 1)", "num"
+            pos = func.strpos(self._text(a[0]), self._text(a[1]))
+            return T(pos.op("-")(_ONE).self_group(), "num")
         if n == "substring":
-            s, start = self._text(a[0]), self._num(a[1])
+            s = self._text(a[0])
+            start = sa.cast(self._num(a[1]), sa.Integer()).op("+")(_ONE)
             if len(a) == 3:
-                n_ = self._num(a[2])
-                return f"substr({s}, CAST({start} AS int) + 1, CAST({n_} AS int))", "str"
-            return f"substr({s}, CAST({start} AS int) + 1)", "str"
+                return T(func.substr(s, start, sa.cast(self._num(a[2]), sa.Integer())), "str")
+            return T(func.substr(s, start), "str")
         if n in ("tolower", "toupper", "trim"):
-            fn = {"tolower": "lower", "toupper": "upper", "trim": "btrim"}[n]
-            return f"{fn}({self._text(a[0])})", "str"
+            fn = {"tolower": func.lower, "toupper": func.upper, "trim": func.btrim}[n]
+            return T(fn(self._text(a[0])), "str")
         if n == "concat":
-            return f"({self._text(a[0])} || {self._text(a[1])})", "str"
+            return T(self._text(a[0]).op("||")(self._text(a[1])).self_group(), "str")
         if n in _PARTS:
             t = self._time(a[0])
-            return f"floor(extract({_PARTS[n]} FROM ({t} AT TIME ZONE 'UTC')))", "num"
+            return T(func.floor(sa.extract(_PARTS[n], func.timezone(_col("'UTC'"), t))), "num")
         if n == "now":
-            return f"CAST({self.b.bind(dt.datetime.now(dt.UTC))} AS timestamptz)", "time"
+            return T(sa.cast(self.b.param(dt.datetime.now(dt.UTC)), _TIME), "time")
         if n in ("mindatetime", "maxdatetime"):
-            return ("'-infinity'::timestamptz" if n == "mindatetime"
-                    else "'infinity'::timestamptz"), "time"
+            return T(_col("'-infinity'::timestamptz" if n == "mindatetime"
+                          else "'infinity'::timestamptz"), "time")
         if n in ("round", "floor", "ceiling"):
-            fn = {"round": "round", "floor": "floor", "ceiling": "ceil"}[n]
-            return f"{fn}(CAST({self._num(a[0])} AS float8))", "num"
+            fn = {"round": func.round, "floor": func.floor, "ceiling": func.ceil}[n]
+            return T(fn(sa.cast(self._num(a[0]), _FLOAT)), "num")
         if n == "geo.distance":
-            return (f"ST_Distance(geography({self._geom(a[0])}), "
-                    f"geography({self._geom(a[1])}))"), "num"
+            return T(func.ST_Distance(func.geography(self._geom(a[0])),
+                                      func.geography(self._geom(a[1]))), "num")
         if n == "geo.length":
-            return f"ST_Length(geography({self._geom(a[0])}))", "num"
+            return T(func.ST_Length(func.geography(self._geom(a[0]))), "num")
         if n in _ST:
-            return f"{_ST[n]}({self._geom(a[0])}, {self._geom(a[1])})", "bool"
+            return T(getattr(func, _ST[n])(self._geom(a[0]), self._geom(a[1])), "bool")
         if n == "st_relate":
-            return (f"ST_Relate({self._geom(a[0])}, {self._geom(a[1])}, "
-                    f"{self._text(a[2])})"), "bool"
+            return T(func.ST_Relate(self._geom(a[0]), self._geom(a[1]), self._text(a[2])),
+                     "bool")
         raise InputError(f"$filter: function {n} is not supported")
 
 
