@@ -35,7 +35,7 @@ ELEVATION_LEGEND: list[tuple[float, tuple[int, int, int]]] = [
 #: from rivers, the sea and water pipes (web/static/legend.js draws the same classes)
 DEPTH_LEGEND: list[tuple[float, tuple[int, int, int]]] = [
     (0, (255, 230, 120)), (0.1, (254, 178, 76)), (0.3, (250, 120, 45)), (0.5, (222, 45, 38)),
-    (1, (150, 20, 75)), (2, (70, 12, 95)),
+    (1, (160, 25, 70)), (2, (95, 10, 80)),
 ]
 SLOPE_LEGEND: list[tuple[float, tuple[int, int, int]]] = [
     (0, (255, 255, 204)), (5, (161, 218, 180)), (15, (254, 178, 76)), (30, (240, 59, 32)),

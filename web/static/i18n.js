@@ -697,7 +697,7 @@ Object.assign(window.TWIN_TEXTS.vi, {
   "legend.title": "Chú giải",
   "legend.depth": "Độ sâu ngập",
   "legend.floodOutline": "Ranh giới vùng ngập",
-  "legend.flood": "Ngập ở mức {m} m",
+  "legend.flood": "Độ sâu ngập (mực nước {m} m)",
   "legend.prevFlood": "Lần trước",
   "legend.closure": "Đóng đường",
   "legend.closed": "Đoạn đường bị đóng",
@@ -743,12 +743,13 @@ Object.assign(window.TWIN_TEXTS.vi, {
   "wi.isolatedPipes": "{n} đoạn ống bị cô lập ({km} km); {c} đoạn mất nguồn cấp.",
   "wi.noService": "{n} tòa nhà, khoảng {p} người mất nước.",
   "wi.unnamedRoad": "đường không tên",
+  "wi.noFacility": "Không có bệnh viện hay đội PCCC nào đến được bằng đường bộ từ điểm này.",
 });
 Object.assign(window.TWIN_TEXTS.en, {
   "legend.title": "Legend",
   "legend.depth": "Flood depth",
   "legend.floodOutline": "Flooded area outline",
-  "legend.flood": "Flood at {m} m",
+  "legend.flood": "Flood depth (water at {m} m)",
   "legend.prevFlood": "Previous",
   "legend.closure": "Road closure",
   "legend.closed": "Closed road",
@@ -794,5 +795,6 @@ Object.assign(window.TWIN_TEXTS.en, {
   "wi.isolatedPipes": "{n} pipe segments isolated ({km} km); {c} cut off from supply.",
   "wi.noService": "{n} buildings, about {p} people without water.",
   "wi.unnamedRoad": "unnamed road",
+  "wi.noFacility": "No hospital or fire station can be reached by road from this point.",
 });
 // end cartography (D)

@@ -95,12 +95,35 @@
         parameters: { depthCompare: "always", depthWriteEnabled: false },
       }, opts || {}));
     },
-    // A path drawn dashed when deck.gl's PathStyleExtension is there (solid otherwise).
-    dashed(props) {
-      const D = window.deck;
-      const ext = D.PathStyleExtension ? { getDashArray: [4, 3], dashJustified: true, dashGapPickable: false,
-        extensions: [new D.PathStyleExtension({ dash: true })] } : {};
-      return Object.assign({}, props, ext);
+    // Dashes of paths ([[lon, lat], …] each) as short paths of about ``on`` pixels with
+    // ``off`` pixel gaps at ``zoom`` (the bundle has no PathStyleExtension): redraw them
+    // when the zoom changes by a step.
+    dashes(paths, zoom, on, off) {
+      const out = [];
+      const mpp = (lat) => (40075016.686 * Math.cos((lat * Math.PI) / 180)) / (512 * Math.pow(2, zoom));
+      for (const path of paths) {
+        if (!path || path.length < 2) continue;
+        const lenOn = (on || 9) * mpp(path[0][1]), lenOff = (off || 6) * mpp(path[0][1]);
+        let drawing = true, left = lenOn, cur = [path[0]];
+        for (let i = 1; i < path.length; i++) {
+          let [x0, y0] = path[i - 1];
+          const [x1, y1] = path[i];
+          const kx = 111320 * Math.cos((y0 * Math.PI) / 180), ky = 110540;
+          let seg = Math.hypot((x1 - x0) * kx, (y1 - y0) * ky);
+          while (seg > left) {
+            const f = left / seg, x = x0 + (x1 - x0) * f, y = y0 + (y1 - y0) * f;
+            if (drawing) { cur.push([x, y]); out.push(cur); } else cur = [[x, y]];
+            drawing = !drawing; seg -= left; x0 = x; y0 = y;
+            if (drawing) cur = [[x, y]];
+            left = drawing ? lenOn : lenOff;
+          }
+          left -= seg;
+          if (drawing) cur.push([x1, y1]);
+        }
+        if (drawing && cur.length > 1) out.push(cur);
+        if (out.length > 20000) break;
+      }
+      return out;
     },
   });
 })();

@@ -66,7 +66,7 @@
     ])));
     table.hidden = false;
     table.after(methodBlock("flood-method", W.flood.summary, "wi.floodMethodDefault"));
-    L.depth("whatif-flood", { title: T.t("legend.depth") + " — " + T.t("legend.flood", { m: num(W.flood.level, 1) }) });
+    L.depth("whatif-flood", { title: T.t("legend.flood", { m: num(W.flood.level, 1) }) });
   }
   function clearFlood() {
     clearTimeout(W.timer);
@@ -132,8 +132,9 @@
         pickable: false, stroked: true, filled: true, getLineColor: color, getFillColor: color,
         lineWidthUnits: "pixels", getLineWidth: (f) => (f.properties.layer === "closed" ? 6 : 4),
         pointRadiusUnits: "pixels", getPointRadius: 4 }),
-      new D.PathLayer(S.dashed({ id: "whatif-closure-before", data: routes("route_before"),
-        getPath: (f) => f.geometry.coordinates, getColor: C.route_before, widthUnits: "pixels", getWidth: 4 })),
+      // before: grey dashes (cut for the zoom drawn at), after: solid in the overlay colour
+      new D.PathLayer({ id: "whatif-closure-before", data: S.dashes(routes("route_before").map((f) => f.geometry.coordinates), W.dashZoom = Math.round(zoomNow())),
+        getPath: (d) => d, getColor: C.route_before, widthUnits: "pixels", getWidth: 4, twinDashed: true }),
       new D.PathLayer({ id: "whatif-closure-after", data: routes("route_after"),
         getPath: (f) => f.geometry.coordinates, getColor: C.route_after, widthUnits: "pixels", getWidth: 4,
         capRounded: true, jointRounded: true }),
@@ -146,6 +147,11 @@
     ];
     return out;
   }
+  const zoomNow = () => (V.getViewState() || { zoom: 14 }).zoom;
+  // the dashes of the before routes follow the zoom
+  document.addEventListener("twin:view", () => {
+    if (W.closure && Math.round(zoomNow()) !== W.dashZoom) V.setExtra("whatif-closure", closureLayers(W.closure.features || { features: [] }));
+  });
   function closureLegend() {
     L.set("whatif-closure", { titleKey: "legend.closure", entries: [
       { key: "closed", labelKey: "legend.closed", color: C.closed, kind: "line" },
@@ -194,7 +200,7 @@
     box.replaceChildren(
       el("p", { "data-kind": "cut_off", text: T.t("wi.cutOff", { n: num(c.segments), km: num((c.length_m || 0) / 1000, 2), b: num(b.count) }) }),
       el("p", { class: "from", text: T.t("wi.from", { place: placeText(s.origin) }) }),
-      el("ul", { id: "closure-facilities" }, facs),
+      facs.length ? el("ul", { id: "closure-facilities" }, facs) : el("p", { class: "muted", id: "closure-facilities-none", text: T.t("wi.noFacility") }),
       methodBlock("closure-method", s, "wi.method"));
   }
   function clearClosure() {
