@@ -46,6 +46,12 @@ STREETS_SPOTS = ["Nguyễn Hoàng", "Lê Thanh Nghị", "Cù Chính Lan", "Trầ
                  "Thái Thị Bôi", "Hà Huy Tập", "Nguyễn Nhàn", "Yên Thế", "Quang Trung",
                  "Đống Đa", "Âu Cơ", "Tôn Đản", "Trưng Nữ Vương", "Khe Cạn"]
 STREETS_2023 = ["Trưng Nữ Vương", "Khe Cạn", "Lê Tấn Trung", "Nguyễn Phan Vinh"]
+#: depths the facts report (flood_2022_10_14.depth, other_events 2023)
+REPORTED = {"2022": {"*": "0.5–1.5 (city-wide)", "Trần Thị Lý": "> 1 (underpass)",
+                     "Điện Biên Phủ": "> 1 (underpass)"},
+            "2023": {"*": "flooded (ward named)", "Trưng Nữ Vương": "~1.2 (its alleys)",
+                     "Khe Cạn": "1.0–1.5", "Lê Tấn Trung": "0.5–0.6",
+                     "Nguyễn Phan Vinh": "0.5–0.6"}}
 STREET_NAMES = list(dict.fromkeys(STREETS_2022 + STREETS_SPOTS + STREETS_2023))
 
 
@@ -198,6 +204,9 @@ def main() -> None:  # noqa: PLR0915
         names_ev = STREETS_2022 + STREETS_SPOTS if "2022" in title else STREETS_2023 + \
             STREETS_SPOTS
         rows, hit_r, hit_b, n = [], 0, 0, 0
+        rep = REPORTED["2022" if "2022" in title else "2023"]
+        dry_r: list[str] = []
+        dry_b: list[str] = []
         for nm in dict.fromkeys(names_ev):
             if nm not in found:
                 continue
@@ -207,24 +216,50 @@ def main() -> None:  # noqa: PLR0915
             n += 1
             hit_r += dr >= THRESHOLD_M
             hit_b += db >= THRESHOLD_M
-            rows.append(f"| {nm} | {where} | {dr:.2f} | {db:.2f} |")
+            if dr < THRESHOLD_M:
+                dry_r.append(nm)
+            if db < THRESHOLD_M:
+                dry_b.append(nm)
+            rows.append(f"| {nm} | {where} | {rep.get(nm, rep['*'])} | {dr:.2f} | {db:.2f} |")
         wb = res.balance
+        s_tub = share(tub.flooded, urban, dem)
+        ur = g.depth[g.flooded & urban]
+        ut = tub.depth[tub.flooded & urban]
         lines += [f"### {title}, antecedent {ante}", "",
                   f"- rain model: {g.area_km2():.1f} km² flooded, {100 * s_rain:.1f} % of "
-                  f"urban land; max depth {np.nanmax(g.depth) if g.cells else 0:.2f} m; water "
+                  f"urban land; depth on flooded urban land: median {np.median(ur):.2f} m, "
+                  f"90th percentile {np.percentile(ur, 90):.2f} m; water "
                   f"(million m³): rain {wb['rain'] / 1e6:.1f}, infiltrated "
                   f"{wb['infiltrated'] / 1e6:.1f}, drained {wb['drained'] / 1e6:.1f}, stored "
                   f"{wb['stored'] / 1e6:.1f}, to the sea {wb['to_sea'] / 1e6:.1f}",
-                  f"- bathtub at {level:.2f} m (the same urban share): "
-                  f"{tub.area_km2():.1f} km²", "",
+                  f"- bathtub at {level:.2f} m (the lowest level flooding at least that "
+                  f"urban share; the DEM is in whole metres): {tub.area_km2():.1f} km², "
+                  f"{100 * s_tub:.1f} % of urban land; depth on flooded urban land: median "
+                  f"{np.median(ut):.2f} m, 90th percentile {np.percentile(ut, 90):.2f} m", "",
                   f"Named streets flooded (≥ {THRESHOLD_M} m): rain model **{hit_r}/{n}**, "
                   f"bathtub **{hit_b}/{n}**.", "",
-                  "| street | found in | rain model depth (m) | bathtub depth (m) |",
-                  "|---|---|---|---|", *rows, ""]
+                  "| street | found in | reported (m) | rain model, deepest (m) | "
+                  "bathtub, deepest (m) |",
+                  "|---|---|---|---|---|", *rows, ""]
         verdict = ("beats" if hit_r > hit_b else "ties with" if hit_r == hit_b else
                    "does NOT beat")
-        lines += [f"The rain model {verdict} the bathtub on this event's streets.", ""]
-    lines += [f"Not found (neither in the OSM core nor among the demo's streets): "
+        lines += [f"The rain model {verdict} the bathtub on this event's streets. Dry in "
+                  f"the rain model although reported flooded: {', '.join(dry_r) or 'none'}; "
+                  f"dry in the bathtub: {', '.join(dry_b) or 'none'}.", ""]
+    lines += ["Reading: the rain model floods more of the named streets than the bathtub "
+              "flooding the same urban share, and its typical urban depth (the median) "
+              "sits in the reported 0.5–1.5 m, where the bathtub's is deeper. It is not a "
+              "good street-level model: the deepest water along a street is often several "
+              "metres (8 m on Nguyễn Văn Linh and Hàm Nghi against 0.5–1.5 m reported), "
+              "because SRTM's surface (roofs, trees) walls in street-sized depressions that "
+              "the model fills as lakes; and several streets reported flooded stay dry "
+              "(listed above), mostly demo streets whose positions are approximate. The "
+              "72 h event floods less than the 11 h one although more rain fell: at 12.5 "
+              "mm/h the drains (8.3 mm/h) take two thirds of it — the facts give no flooded "
+              "area to check this against (48 of 57 wards were reported flooded).", "",
+              "The first run after a server start also reads the DEM, the depressions "
+              "(cache file) and the land cover: about 3 s; later runs reuse them.", "",
+              f"Not found (neither in the OSM core nor among the demo's streets): "
               f"{', '.join(missing) or 'none'}.", "",
               "Limits: SRTM is a surface model (roofs, trees) with metres of noise, so "
               "street-level depths are indicative; the OSM core covers only 2 km of Hải "

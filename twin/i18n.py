@@ -133,11 +133,11 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "en": "no sea on this DEM: flooding from its lowest cells ({lowest:g} m)"},
     "flood.method": {
         "vi": "phương pháp: lấp bồn — các ô ≤ {level:g} m nối 4 hướng (không qua góc chéo) với "
-              "nguồn ({source}); {pits} ô hố thấp hơn mực biển không nối với biển được lấp tới "
-              "mép trước; diện tích trên ellipsoid WGS 84",
+              "nguồn ({source}); {pits} ô hố ở hoặc dưới mực biển không nối với biển được lấp "
+              "tới mép trước; diện tích trên ellipsoid WGS 84",
         "en": "method: bathtub fill — cells ≤ {level:g} m 4-connected (never across a corner "
-              "alone) to the source ({source}); {pits} sub-sea pit cells not connected to the "
-              "sea filled to their rim first; areas on the WGS 84 ellipsoid",
+              "alone) to the source ({source}); {pits} pit cells at or below sea level not "
+              "connected to the sea filled to their rim first; areas on the WGS 84 ellipsoid",
     },
     "flood.source.sea": {"vi": "biển: các ô ≤ {level:g} m chạm mép DEM, bản thân biển không "
                                "tính là ngập",
