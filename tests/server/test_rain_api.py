@@ -92,6 +92,18 @@ def test_the_2022_storm_on_the_real_dem(client, staff, dem) -> None:  # noqa: AN
     assert cmp_.status_code == 200 and cmp_.json()["area"]["only_a_km2"] == 0
 
 
+def test_run_rain_reports_progress(engine, settings, dem) -> None:  # noqa: ANN001
+    from twin.scenarios.rain import RainParams, run_rain
+
+    seen: list[tuple[float, str]] = []
+    with engine.connect() as conn, conn.begin():
+        out = run_rain(conn, settings, RainParams(rain_mm=300, hours=24, dem=dem),
+                       lambda f, m: seen.append((f, m)), save=False)
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(seen) >= 4
+    assert out["id"] is None and out["kind"] == "rain"
+
+
 def test_rain_below_the_drains_floods_nothing(client, staff, dem) -> None:  # noqa: ANN001
     r = client.post("/scenarios/rain", json={"rain_mm": 48, "hours": 24, "dem": dem,
                                              "save": False}, headers=staff)

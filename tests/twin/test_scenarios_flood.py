@@ -166,3 +166,35 @@ def test_run_flood_stores_the_scenario_and_finds_what_is_affected(
                                     "'test-basin' AND params->>'water_level_m' = '6'")).scalar()
     assert row[0] and Path(row[0]).exists() and row[1] and row[2]
     assert unsaved == 0
+
+
+def test_real_dem_bathtub_agrees_with_an_independent_count(danang: Path) -> None:
+    """The bathtub at 2 m on the real SRTM DEM, recomputed with scipy's labelling
+    (4-connected), the sea as the raw cells ≤ 0.5 m reaching the edge, and cell areas
+    from pyproj's geodesic polygon area: the same cells and the same km²."""
+    from pyproj import Geod
+    from scipy import ndimage
+
+    dem = load_dem(str(danang / "dem" / "danang_srtm_gl1_30m.tif"))
+    grid = flood.fill(dem, water_level_m=2)
+    four = ndimage.generate_binary_structure(2, 1)
+    low, _ = ndimage.label(dem.elev <= 0.5, structure=four)
+    edge = np.unique(np.concatenate([low[0], low[-1], low[:, 0], low[:, -1]]))
+    sea = np.isin(low, edge[edge > 0])
+    assert (sea == dem.sea).all()
+    wet, _ = ndimage.label(dem.conditioned <= 2, structure=four)
+    keep = np.unique(wet[sea])
+    expected = np.isin(wet, keep[keep > 0]) & ~sea
+    assert (grid.flooded == expected).all()
+    # no depth deeper than the level over the lowest land: no pit left below sea level
+    assert np.nanmax(grid.depth) <= 2 - 0.5 and not (dem.conditioned[~sea] <= 0.5).any()
+    a = dem.transform
+    geod = Geod(ellps="WGS84")
+    per_row = []
+    for r in range(dem.shape[0]):
+        top, bottom = a.f + r * a.e, a.f + (r + 1) * a.e
+        area, _ = geod.polygon_area_perimeter([a.c, a.c + a.a, a.c + a.a, a.c],
+                                              [top, top, bottom, bottom])
+        per_row.append(abs(area))
+    km2 = float((expected.sum(axis=1) * np.asarray(per_row)).sum() / 1e6)
+    assert grid.area_km2() == pytest.approx(km2, rel=1e-9)
