@@ -214,3 +214,14 @@ def test_notes_say_the_source_and_the_method(dyke: DemArray) -> None:
 def test_bad_parameters(kwargs: dict, match: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InputError, match=match):
         RainParams(**kwargs).check()
+
+
+def test_params_from_a_mapping() -> None:
+    from twin.scenarios.rain import params_from_dict
+
+    p = params_from_dict({"hyetograph": [10, 20], "interval_h": 0.5, "antecedent": "wet"})
+    assert p.hyetograph == (10.0, 20.0) and p.intervals()[1] == 0.5
+    with pytest.raises(InputError, match="unknown"):
+        params_from_dict({"rain": 10})
+    with pytest.raises(InputError, match="bad"):
+        params_from_dict({"rain_mm": "lots", "hours": 3})

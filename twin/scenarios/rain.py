@@ -176,22 +176,25 @@ def simulate(
     idx = np.flatnonzero(land)
     a = area[idx]
     c = np.clip(adjust_cn(cn.ravel()[idx].astype(np.float64), antecedent), 1.0, 100.0)
-    s = np.where(c >= 100, 0.0, 25400.0 / c - 254.0)
+    # the runoff series depends on CN alone: run it once per CN (to 0.01), not per cell
+    c_u, inv = np.unique(np.round(c, 2), return_inverse=True)
+    s = np.where(c_u >= 100, 0.0, 25400.0 / c_u - 254.0)
     ia = 0.2 * s
     cap = drainage_mm_per_h * dt_h
-    p_cum = np.zeros(idx.size)
-    q_cum = np.zeros(idx.size)
-    drained = np.zeros(idx.size)
-    excess = np.zeros(idx.size)
+    p_cum = 0.0
+    q_cum = np.zeros(c_u.size)
+    drained_u = np.zeros(c_u.size)
+    excess_u = np.zeros(c_u.size)
     for p in rain_mm:
-        p_cum += p
+        p_cum += float(p)
         pe = np.maximum(p_cum - ia, 0.0)
         q_new = np.divide(pe * pe, pe + s, out=np.zeros_like(pe), where=pe + s > 0)
         q = np.maximum(q_new - q_cum, 0.0)
         q_cum = q_new
         d = np.minimum(q, cap)
-        drained += d
-        excess += q - d
+        drained_u += d
+        excess_u += q - d
+    drained, excess, runoff = drained_u[inv], excess_u[inv], q_cum[inv]
     rain_total = float(rain_mm.sum())
     vol = excess * a / 1000.0  # m³ of surface water per land cell
     n = dep.count
@@ -243,7 +246,7 @@ def simulate(
     land_area = float(a.sum())
     balance = {
         "rain": rain_total * land_area / 1000.0,
-        "infiltrated": float(((p_cum - q_cum) * a).sum() / 1000.0),
+        "infiltrated": float(((p_cum - runoff) * a).sum() / 1000.0),
         "drained": float((drained * a).sum() / 1000.0),
         "stored": float(held_a.sum()),
         "to_sea": to_sea,
@@ -432,8 +435,38 @@ def summary_extra(res: RainResult, p: RainParams, rain: np.ndarray, dt: float,
     }
 
 
+def params_from_dict(body: dict[str, Any]) -> RainParams:
+    """RainParams from a JSON-like mapping (the API's body, a process's inputs).
+
+    Raises
+    ------
+    InputError
+        An unknown key or a value of the wrong type.
+    """
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(RainParams)}
+    unknown = set(body) - known
+    if unknown:
+        raise InputError(f"unknown rain parameter(s): {', '.join(sorted(unknown))}")
+    kw = dict(body)
+    try:
+        if kw.get("hyetograph") is not None:
+            kw["hyetograph"] = tuple(float(x) for x in kw["hyetograph"])
+        for k in ("rain_mm", "hours", "interval_h", "drainage_mm_per_h", "sea_level_m",
+                  "impassable_depth_m"):
+            if kw.get(k) is not None:
+                if isinstance(kw[k], bool):
+                    raise TypeError(k)
+                kw[k] = float(kw[k])
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bad rain parameter: {exc}") from exc
+    return RainParams(**kw)
+
+
 def run_rain(
-    conn: Connection, settings: Settings, params: RainParams, progress: Progress | None = None,
+    conn: Connection, settings: Settings, params: RainParams | dict[str, Any],
+    progress: Progress | None = None,
     *, created_by: str | None = None, save: bool = True, public: bool = False,
     features: bool = False, depth_classes: bool = False,
 ) -> dict[str, Any]:
@@ -448,6 +481,8 @@ def run_rain(
             progress(f, m)
 
     t0 = time.perf_counter()
+    if isinstance(params, dict):
+        params = params_from_dict(params)
     params.check()
     rain, dt = params.intervals()
     drain = (DEFAULT_DRAINAGE_MM_PER_H if params.drainage_mm_per_h is None
