@@ -18,6 +18,8 @@ from twin.ingest.summary import Summary
 from twin.progress import Reporter
 from twin.settings import Settings
 
+#: above this many cells the rain model's depressions are computed on first use, not here
+PRECOMPUTE_MAX_CELLS = 5_000_000
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 COG_OPTIONS = {
     "COMPRESS": "DEFLATE",
@@ -110,12 +112,16 @@ def _precompute(conn: Connection, final: Path, name: str, settings: Settings,
     from twin.scenarios import depressions
     from twin.scenarios.terrain import load_dem
 
-    task = reporter.task("depressions for the rain model", total=1)
     try:
         dem = load_dem(str(final))
     except InputError as exc:
         summary.notes.append(f"no rain-model depressions: {exc}")
         return
+    if dem.elev.size > PRECOMPUTE_MAX_CELLS:  # ~4 s per million cells: left to first use
+        summary.notes.append(f"rain-model depressions: {dem.elev.size:,} cells, computed "
+                             "on the first rain run")
+        return
+    task = reporter.task("depressions for the rain model", total=1)
     dep = depressions.load(dem, settings.terrain_dir, name,
                            depressions.river_mask(conn, dem), verbose=True)
     reporter.done(task)
