@@ -68,12 +68,18 @@ def landing(base: str, title: str, description: str) -> dict[str, Any]:
             _link(base, "collections", "data", "application/json", "The collections"),
             _link(base, "tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
                   "application/json", "Vector tilesets"),
+            _link(base, "processes", "http://www.opengis.net/def/rel/ogc/1.0/processes",
+                  "application/json", "What-if analyses (OGC API - Processes)"),
+            _link(base, "jobs", "http://www.opengis.net/def/rel/ogc/1.0/job-list",
+                  "application/json", "Jobs of the what-if analyses"),
         ],
     }
 
 
 def conformance() -> dict[str, Any]:
-    return {"conformsTo": list(CONFORMANCE)}
+    from twin.jobs import CONFORMANCE as PROCESSES  # OGC API - Processes
+
+    return {"conformsTo": [*CONFORMANCE, *PROCESSES]}
 
 
 def collection(conn: Connection, layer: Layer, base: str) -> dict[str, Any]:

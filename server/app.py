@@ -30,6 +30,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.replica_urls:
             app.state.replicas = ReplicaSet(settings, app.state.engine)
             app.state.closers.append(app.state.replicas.close)
+        from twin.jobs import JobRunner  # OGC API - Processes jobs (server/routes/processes)
+
+        app.state.jobs = JobRunner(app.state.engine)
+        app.state.closers.append(app.state.jobs.close)
         try:
             yield
         finally:
@@ -90,6 +94,7 @@ def _routers() -> list[APIRouter]:
         live,
         open311,
         pmtiles,
+        processes,
         rain,
         raster,
         scenarios,
@@ -101,5 +106,5 @@ def _routers() -> list[APIRouter]:
     )
 
     families = (auth, features, tiles, pmtiles, search, area, incidents, open311, warnings, live,
-                analysis, raster, rain, scenarios, sta, alarms, admin, metrics, viewer)
+                analysis, raster, rain, scenarios, processes, sta, alarms, admin, metrics, viewer)
     return [m.router for m in families]
