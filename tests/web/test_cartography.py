@@ -258,13 +258,13 @@ def test_outage_lists_valves_with_streets_and_clears_the_flood(device, web_engin
         page = visit.page
         _flood(visit, "6")
         assert "whatif-flood" in _legend(page)
-        page.evaluate(f"twinViewer.jumpTo({{longitude: {ORIGIN[0] - 0.002}, latitude: "
+        page.evaluate(f"twinViewer.jumpTo({{longitude: {VALVE[0] + 0.003}, latitude: "
                       f"{VALVE[1]}, zoom: 16, pitch: 0, bearing: 0}})")
         visit.idle()
         page.click("#outage-mode")
         visit.idle()
         assert "water_network" in page.evaluate("twinViewer.enabled()")
-        x, y = visit.project(ORIGIN[0] - 0.004, VALVE[1])
+        x, y = visit.project(VALVE[0] + 0.004, VALVE[1])
         page.mouse.click(x, y)
         page.wait_for_selector("#outage-valves li", timeout=30_000)
         valve = page.inner_text("#outage-valves li")
@@ -283,8 +283,9 @@ def test_outage_lists_valves_with_streets_and_clears_the_flood(device, web_engin
         assert page.input_value("#flood-slider") == "0"
         # the valve is drawn where it is
         vx, vy = visit.project(*VALVE)
-        assert page.evaluate("Twin.viewer.deck.layerManager.getLayers().find((l) => l.id === "
-                             "'whatif-outage-valves').props.data.length") == 1
+        assert page.wait_for_function(
+            "() => { const l = Twin.viewer.deck.layerManager.getLayers().find((x) => x.id === "
+            "'whatif-outage-valves'); return l && l.props.data.length; }").json_value() == 1
         visit.idle()
         img = _pixels(visit.shot("carto-outage-1440"))
         ring = img[int(vy) - 9:int(vy) + 10, int(vx) - 9:int(vx) + 10].reshape(-1, 3)
@@ -299,15 +300,27 @@ def test_outage_lists_valves_with_streets_and_clears_the_flood(device, web_engin
                          {"s": SOURCE, "n": STREET})
 
 
-def test_ops_utilities_off_and_incident_list_in_few_tabs(device) -> None:  # noqa: ANN001
+def test_ops_utilities_off_incident_list_in_few_tabs_and_named_hospital_routes(
+    device, live_server  # noqa: ANN001
+) -> None:
+    import httpx
+
+    from tests.web.test_ops import NEAR_HOSPITAL, _token
+
+    headers = {"Authorization": "Bearer " + _token(live_server)}
+    r = httpx.post(live_server + "/incidents", headers=headers, json={
+        "category": "fire", "severity": 2, "title": "Khói thử bản đồ",
+        "geometry": {"type": "Point", "coordinates": list(NEAR_HOSPITAL)}})
+    assert r.status_code == 201, r.text
     visit = device(1440, 900, phone=False)
-    visit.sign_in(PLANNER, "/ops" + VIEW)
+    visit.sign_in(PLANNER, f"/ops#15/{NEAR_HOSPITAL[1]}/{NEAR_HOSPITAL[0]}/0/0")
     page = visit.page
-    page.wait_for_selector("#ops-count:not(:empty)")
+    page.wait_for_selector("#incident-list li")
     visit.idle()
     on = page.evaluate("twinViewer.enabled()")
     for lid in UTILITIES:
         assert lid in page.evaluate("twinViewer.layerIds()") and lid not in on
+    # from the top of the page: the skip link to the incidents within three Tabs
     page.evaluate("document.activeElement && document.activeElement.blur()")
     page.keyboard.press("Tab")
     tabs = 1
@@ -316,8 +329,23 @@ def test_ops_utilities_off_and_incident_list_in_few_tabs(device) -> None:  # noq
         tabs += 1
     assert page.evaluate("document.activeElement.id") == "skip-incidents", tabs
     page.keyboard.press("Enter")
-    focused = page.evaluate("document.activeElement.closest('#incident-list') !== null")
-    assert focused
+    page.wait_for_function("document.activeElement.matches('#incident-list button.incident')",
+                           timeout=3000)
+    # open the first incident with Enter: routes to the nearest hospitals, named on the map
+    page.locator(f'#incident-list li[data-id="{r.json()["id"]}"] button').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#inc-nearest li.hospital", timeout=20_000)
+    names = page.wait_for_function(
+        "() => { const l = Twin.viewer.deck.layerManager.getLayers().find((x) => x.id === "
+        "'ops-hospital-names'); return l && l.props.data.map((d) => d.text); }",
+        timeout=10_000).json_value()
+    assert "Bệnh viện Đà Nẵng" in names
+    colour = page.evaluate("Twin.viewer.deck.layerManager.getLayers().find((x) => x.id === "
+                           "'ops-routes').props.getColor")
+    assert colour[1] > colour[0] + 60  # teal, not the incidents' red
+    assert set(_legend(page)["ops-help"]) == {"route", "hospital"}
+    assert "Tuyến lái xe đến bệnh viện" in page.inner_text("#map-legend")
+    visit.idle()
     visit.shot("carto-ops-1440")
     visit.check()
 

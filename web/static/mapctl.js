@@ -83,10 +83,16 @@
       links.push(el("a", { class: "skip", href: "#incident-list", id: "skip-incidents", "data-i18n": "skip.incidents", text: T.t("skip.incidents"),
         onclick: (e) => {
           e.preventDefault();
+          // on a phone its tab of the sheet first; then focus once the sheet has settled
           const panel = T.$("#ops-panel");
-          if (panel && T.panels && T.panels.show) T.panels.show(panel);
-          const target = T.$("#incident-list button") || T.$("#incident-list");
-          if (target) { if (!target.hasAttribute("tabindex") && target.tagName === "UL") target.setAttribute("tabindex", "-1"); target.focus(); }
+          if (panel && T.panels && T.panels.show && (panel.hidden || PHONE.matches)) T.panels.show(panel);
+          setTimeout(() => {
+            // the first incident, or (none open) the panel that lists them
+            const target = T.$("#incident-list button") || panel;
+            if (!target) return;
+            if (target === panel && !target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+            target.focus();
+          }, 0);
         } }));
     }
     if (first) first.after(...links); else document.body.prepend(...links);
