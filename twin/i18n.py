@@ -158,13 +158,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "phương pháp: mưa {rain_mm:g} mm trong {hours:g} giờ ({intervals} khoảng), độ "
               "ẩm đất trước {antecedent}; dòng chảy mặt theo chỉ số CN của SCS (lớp phủ + tỷ "
               "lệ mái nhà); cống thoát {drain:g} mm/giờ ({drain_source}); phần còn lại chảy "
-              "trên DEM (4 hướng) vào các vùng trũng, đầy thì tràn sang vùng kế tiếp "
-              "(priority-flood), cuối cùng ra biển ({sea:g} m) hoặc sông ({rivers})",
+              "trên DEM (4 hướng) vào các vùng trũng lồng nhau, đầy thì tràn sang vùng bên "
+              "cạnh, hai vùng đầy nhập thành một hồ (fill-spill-merge), cuối cùng ra biển "
+              "({sea:g} m) hoặc sông ({rivers})",
         "en": "method: {rain_mm:g} mm of rain in {hours:g} h ({intervals} intervals), "
               "antecedent soil {antecedent}; runoff by the SCS curve number (land cover + "
               "building share); drains take {drain:g} mm/h ({drain_source}); the rest flows "
-              "over the DEM (4-connected) into depressions that fill and spill into the next "
-              "(priority-flood), out to the sea ({sea:g} m) or a river ({rivers})",
+              "over the DEM (4-connected) into nested depressions that fill, spill into their "
+              "neighbour and merge into one lake when both are full (fill-spill-merge), "
+              "out to the sea ({sea:g} m) or a river ({rivers})",
     },
     "rain.drain_source": {
         "vi": "mặc định: cống thành phố thiết kế cho 100–200 mm/ngày (issue 16, theo "
@@ -182,12 +184,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "rain.limits": {
         "vi": "giới hạn: trạng thái cuối trận mưa (không tính thời gian truyền dòng, bốc hơi, "
               "cống quá tải hay nước dềnh); sông nhận hết nước ở mọi mực (lũ sông: mô hình "
-              "sông); một vùng trũng được coi là một hồ; ô sâu dưới {min_depth:g} m không "
-              "tính; SRTM là mặt trên (mái nhà, cây), sai số vài mét",
+              "sông); không có dòng chảy nhỏ hơn một ô (~30 m); ô sâu dưới {min_depth:g} m "
+              "không tính; SRTM là mặt trên (mái nhà, cây), sai số vài mét",
         "en": "limits: the state at the end of the rain (no flow travel time, evaporation, "
               "drain surcharge or backwater); rivers take any inflow (river floods: the river "
-              "model); each depression is one lake; cells shallower than {min_depth:g} m are "
-              "not counted; SRTM is a surface model (roofs, trees), off by metres",
+              "model); no flow paths narrower than a cell (~30 m); cells shallower than "
+              "{min_depth:g} m are not counted; SRTM is a surface model (roofs, trees), off "
+              "by metres",
     },
     "rain.rivers": {"vi": "lớp phủ 'water': {cells} ô", "en": "land cover 'water': {cells} cells"},
     "rain.no_rivers": {"vi": "không có sông trong lớp phủ", "en": "none in the land cover"},

@@ -8,8 +8,10 @@ Basin DEM (12 rows × 24 cols, 0.0005° cells at lon 106, lat 11; rows 0 and 11 
     11–15 basin A 2 m | 16–22 slope 5→8 m draining into A | 23 wall 20 m
 
 A (capacity 2 m) spills over the 4 m wall into B (capacity 2 m, spills at 3 m to the
-sea). With every drop running off (CN 100) and no drains, A catches 120 cells' rain
-(itself and the slope), B 60 (itself and the wall between them).
+sea). With every drop running off (CN 100) and no drains, each cell's water runs down
+its steepest 4-neighbour: A catches 120 cells' rain (itself and the slope), B 70
+(itself, the wall between them and the inner shore column, which falls 2 m to B but
+none to the sea side).
 """
 
 from __future__ import annotations
@@ -73,9 +75,9 @@ def test_depressions_of_the_basins(basins: DemArray) -> None:
 @pytest.mark.parametrize(
     ("mm", "depth_a", "depth_b", "to_sea_cells"),
     [
-        (500, 1.2, 0.6, 0),  # A: 120 × 0.5 / 50 = 1.2 m; B: 60 × 0.5 / 50 = 0.6 m
-        (1000, 2.0, 1.6, 0),  # A full (100 cells·m), 20 spill into B: (60 + 20) / 50
-        (1500, 2.0, 2.0, 70),  # B full too: 180 − 100 + 90 − 100 = 70 cells·m to the sea
+        (500, 1.2, 0.7, 0),  # A: 120 × 0.5 / 50 = 1.2 m; B: 70 × 0.5 / 50 = 0.7 m
+        (1000, 2.0, 1.8, 0),  # A full (100 cells·m), 20 spill into B: (70 + 20) / 50
+        (1500, 2.0, 2.0, 85),  # B full too: 180 − 100 + 105 − 100 = 85 cells·m to the sea
     ],
 )
 def test_a_basin_fills_to_its_spill_point_then_spills_into_the_next(
@@ -87,7 +89,7 @@ def test_a_basin_fills_to_its_spill_point_then_spills_into_the_next(
     assert np.allclose(depth[INNER, B_COLS], depth_b, rtol=1e-3)
     assert not res.grid.flooded[:, 16:].any() and not res.grid.flooded[:, :5].any()
     cell = float(basins.cell_area_m2.mean())
-    shore_and_walls = res.balance["rain"] - 180 * mm / 1000 * cell  # what runs off at once
+    shore_and_walls = res.balance["rain"] - 190 * mm / 1000 * cell  # what runs off at once
     assert res.balance["to_sea"] == pytest.approx(shore_and_walls + to_sea_cells * cell,
                                                   rel=1e-3)
 
@@ -225,3 +227,43 @@ def test_params_from_a_mapping() -> None:
         params_from_dict({"rain": 10})
     with pytest.raises(InputError, match="bad"):
         params_from_dict({"rain_mm": "lots", "hours": 3})
+
+
+@pytest.fixture(scope="module")
+def nested(tmp_path_factory: pytest.TempPathFactory) -> DemArray:
+    """One depression (rim 5 m) holding two: C (cols 4–6, 1 m) and D (cols 8–15, 2 m)
+    behind an inner saddle (col 7, 3 m); a slope (cols 16–22, 6→9 m) drains into D."""
+    z = np.full((12, 24), 20.0)
+    z[:, 0:3] = 0
+    z[INNER, 3] = 5
+    z[INNER, 4:7] = 1
+    z[INNER, 7] = 3
+    z[INNER, 8:16] = 2
+    z[INNER, 16:23] = 6 + 0.5 * np.arange(7)
+    return write(tmp_path_factory.mktemp("nested") / "nested.tif", z, 106.5, 11.0)
+
+
+@pytest.mark.parametrize(
+    ("mm", "depth_c", "depth_d", "depth_saddle"),
+    [
+        # C holds its own 40 cells' rain, D its 150 cells': two lakes below the saddle
+        (400, 40 * 0.4 / 30, 150 * 0.4 / 80, 0.0),
+        # D (capacity 80 cells·m at 3 m) overflows into C, both fill: one lake over C, the
+        # saddle and D with 190 × 0.8 = 152 cells·m: 30(h−1) + 10(h−3) + 80(h−2) = 152
+        (800, 2.1, 1.1, 0.1),
+    ],
+)
+def test_nested_depressions_fill_spill_and_merge(
+    nested: DemArray, mm: float, depth_c: float, depth_d: float, depth_saddle: float,
+) -> None:
+    res = run(nested, mm)
+    d = res.grid.depth
+    assert np.allclose(np.nan_to_num(d[INNER, 4:7]), depth_c, rtol=1e-3)
+    assert np.allclose(np.nan_to_num(d[INNER, 8:16]), depth_d, rtol=1e-3)
+    assert np.allclose(res.depth_all[INNER, 7], depth_saddle, atol=1e-3)
+    one_lake = simulate(nested, depressions.compute(nested), np.full(nested.shape, 100.0,
+                        np.float32), np.full(24, mm / 24), 1.0, 0.0, nested=False)
+    assert one_lake.balance["stored"] == pytest.approx(res.balance["stored"], rel=1e-9)
+    if mm == 400:  # one lake per depression would have pooled it all in C first
+        assert not np.allclose(np.nan_to_num(one_lake.grid.depth[INNER, 4:7]), depth_c,
+                               rtol=1e-2)

@@ -32,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from twin.scenarios import hierarchy
 from twin.scenarios.terrain import FOUR, DemArray
 
 CACHE_NAME = "rain_depressions-{rivers}.npz"
-_VERSION = 3  # bump when the conditioning or the algorithm changes
+_VERSION = 4  # bump when the conditioning or the algorithm changes
 
 
 @dataclass(eq=False)
@@ -51,6 +52,7 @@ class Depressions:
     cells: np.ndarray  # int64 flat ids of depression cells sorted by (label, ground)
     starts: np.ndarray  # int64 per depression: first position in ``cells`` (len n+2)
     seconds: float  # how long the precomputation took
+    tree: hierarchy.Tree | None = None  # the nested depressions (fill-spill-merge)
 
     @property
     def count(self) -> int:
@@ -142,9 +144,10 @@ def compute(dem: DemArray, rivers: np.ndarray | None = None) -> Depressions:
     spill[label[in_dep]] = filled[in_dep]
     srt = in_dep[np.lexsort((ground[in_dep], label[in_dep]))]
     starts = np.searchsorted(label[srt], np.arange(n + 2)).astype(np.int64)
+    tree = hierarchy.build(z, outlets)
     seconds = time.perf_counter() - t0
     return Depressions(filled.reshape(h, w).astype(np.float32), label, catch.astype(np.int32),
-                       down, upstream, spill, srt, starts, seconds)
+                       down, upstream, spill, srt, starts, seconds, tree)
 
 
 _cache: dict[tuple[str, str], tuple[tuple[int, int], Depressions]] = {}
@@ -214,14 +217,18 @@ def load(dem: DemArray, terrain_dir: Path | None = None, dem_name: str | None = 
 
 
 _FIELDS = ("filled", "label", "catch", "down", "upstream", "spill", "cells", "starts")
+_TREE = ("parent", "child1", "child2", "top", "entry", "spill_to", "flowleaf", "join", "cells",
+         "start", "stop")
 
 
 def _write(path: Path, key: tuple[int, int], dep: Depressions) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.part.npz")
     try:
+        assert dep.tree is not None
         np.savez(tmp, key=np.array([*key, _VERSION], np.int64), seconds=dep.seconds,
-                 **{f: getattr(dep, f) for f in _FIELDS})
+                 **{f: getattr(dep, f) for f in _FIELDS},
+                 **{f"tree_{f}": getattr(dep.tree, f) for f in _TREE})
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -232,6 +239,8 @@ def _read(path: Path, key: tuple[int, int]) -> Depressions | None:
         with np.load(path) as z:
             if z["key"].tolist() != [*key, _VERSION]:
                 return None
-            return Depressions(**{f: z[f] for f in _FIELDS}, seconds=float(z["seconds"]))
+            tree = hierarchy.Tree(**{f: z[f"tree_{f}"] for f in _TREE})
+            return Depressions(**{f: z[f] for f in _FIELDS}, seconds=float(z["seconds"]),
+                               tree=tree)
     except (OSError, KeyError, ValueError):
         return None

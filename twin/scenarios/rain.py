@@ -10,12 +10,14 @@ Method, per DEM cell (the DEM's own grid, 4-connected, conditioned ground):
    antecedent (Chow, Maidment & Mays 1988, eq. 5.5.4–5). Rain on the sea is not counted.
 3. **Drains** take up to ``drainage_mm_per_h`` of each interval's runoff on every land
    cell; the rest is surface water.
-4. **Routing**: the surface water follows the priority-flood drainage of
-   :mod:`twin.scenarios.depressions` into the first depression downstream; a full
-   depression spills at its pour point into the next (fill and spill, upstream first);
-   what reaches an outlet (the sea at ``sea_level_m``, a river, the raster's edge)
-   leaves.
-   Each depression is one lake: its level solves its volume curve for the water held.
+4. **Routing** over the depression hierarchy of :mod:`twin.scenarios.hierarchy`
+   (computed once per terrain with :mod:`twin.scenarios.depressions`): each cell's
+   water runs down its steepest 4-neighbour into a leaf depression; a full depression
+   spills over its saddle into its neighbour, two full ones merge into one lake that
+   fills on (fill-spill-merge, Barnes et al. 2020); what reaches an outlet (the sea at
+   ``sea_level_m``, a river, the raster's edge) leaves. A lake's level solves its volume
+   curve for the water it holds. ``nested=False`` keeps the simpler routing: each
+   maximal depression one lake, spilling whole into the next.
 
 The volume balance is exact by construction: rain = infiltrated + drained + stored + to
 the sea (m³), and stored equals the depth raster integrated over the cells.
@@ -34,7 +36,7 @@ from sqlalchemy import Connection, text
 
 from twin.errors import InputError
 from twin.i18n import t
-from twin.scenarios import depressions, flood
+from twin.scenarios import depressions, flood, hierarchy
 from twin.scenarios.flood import FloodGrid
 from twin.scenarios.terrain import SEA_LEVEL_M, DemArray, load_dem, resolve_dem
 from twin.settings import Settings
@@ -165,7 +167,7 @@ class RainResult:
 def simulate(
     dem: DemArray, dep: depressions.Depressions, cn: np.ndarray, rain_mm: np.ndarray,
     dt_h: float, drainage_mm_per_h: float, sea_level_m: float | None = None,
-    antecedent: str = "normal",
+    antecedent: str = "normal", *, nested: bool = True,
 ) -> RainResult:
     """Run the model on a DEM (see the module's docstring). ``cn`` is the AMC II curve
     number per cell (shape of the DEM)."""
@@ -197,22 +199,57 @@ def simulate(
     drained, excess, runoff = drained_u[inv], excess_u[inv], q_cum[inv]
     rain_total = float(rain_mm.sum())
     vol = excess * a / 1000.0  # m³ of surface water per land cell
-    n = dep.count
-    catch = dep.catch[idx]
-    inflow = np.bincount(catch, weights=vol, minlength=n + 1)
-    to_sea = float(inflow[0])
-    inflow[0] = 0.0
     ground = np.where(np.isfinite(z), z, 0.0).ravel().astype(np.float64)
-    cells = dep.cells
-    lab = dep.label[cells]
-    ca = area[cells]
-    capacity = np.bincount(lab, weights=(dep.spill[lab] - ground[cells]) * ca, minlength=n + 1)
     # the sea at a tide above its usual level floods low ground connected to it: the
     # depressions it reaches are part of the sea for the rain
     tide = None
-    sea_dep = np.zeros(n + 1, bool)
     if sea_level_m is not None and sea_level_m > SEA_LEVEL_M:
         tide = flood.fill(dem, water_level_m=sea_level_m)
+    if nested and dep.tree is not None:
+        tree = dep.tree
+        water = np.zeros(h * w)
+        water[idx] = vol
+        sea_nodes = None
+        if tide is not None:
+            sea_nodes = (tree.parent == hierarchy.OCEAN) & (tree.top <= sea_level_m)
+        d64, stored, to_sea = hierarchy.fill_spill_merge(tree, ground, area, water, sea_nodes)
+        depth = d64.astype(np.float32)
+    else:
+        depth, stored, to_sea = _one_lake_each(dep, ground, area, idx, vol, tide, h * w)
+    if tide is not None:
+        td = np.nan_to_num(tide.depth, nan=0.0).ravel()
+        depth = np.maximum(depth, td.astype(np.float32))
+    depth2 = depth.reshape(h, w)
+    flooded = depth2 >= MIN_DEPTH_M
+    wd = np.where(flooded, depth2, np.nan).astype(np.float32)
+    grid = FloodGrid(dem, float("nan"), 0.0, flooded, "rain", water_depth=wd)
+    land_area = float(a.sum())
+    balance = {
+        "rain": rain_total * land_area / 1000.0,
+        "infiltrated": float(((p_cum - runoff) * a).sum() / 1000.0),
+        "drained": float((drained * a).sum() / 1000.0),
+        "stored": stored,
+        "to_sea": to_sea,
+    }
+    tide_km2 = tide.area_km2() if tide is not None else 0.0
+    return RainResult(grid, balance, depth2, tide_km2)
+
+
+def _one_lake_each(dep: depressions.Depressions, ground: np.ndarray, area: np.ndarray,
+                   idx: np.ndarray, vol: np.ndarray, tide: FloodGrid | None,
+                   n_cells: int) -> tuple[np.ndarray, float, float]:
+    """The simpler routing (``nested=False``): each maximal depression one lake, filled
+    upstream first, spilling whole into the next."""
+    n = dep.count
+    inflow = np.bincount(dep.catch[idx], weights=vol, minlength=n + 1)
+    to_sea = float(inflow[0])
+    inflow[0] = 0.0
+    cells = dep.cells
+    lab = dep.label[cells]
+    capacity = np.bincount(lab, weights=(dep.spill[lab] - ground[cells]) * area[cells],
+                           minlength=n + 1)
+    sea_dep = np.zeros(n + 1, bool)
+    if tide is not None:
         sea_dep[np.unique(dep.label[tide.flooded.ravel()])] = True
         sea_dep[0] = False
     held = inflow.tolist()
@@ -234,25 +271,9 @@ def simulate(
             to_sea += over
     held_a = np.asarray(held)
     level = _levels(dep, ground, area, held_a, capacity)
-    depth = np.zeros(h * w, np.float32)
+    depth = np.zeros(n_cells, np.float32)
     depth[cells] = np.maximum(level[lab] - ground[cells], 0.0)
-    if tide is not None:
-        td = np.nan_to_num(tide.depth, nan=0.0).ravel()
-        depth = np.maximum(depth, td.astype(np.float32))
-    depth2 = depth.reshape(h, w)
-    flooded = depth2 >= MIN_DEPTH_M
-    wd = np.where(flooded, depth2, np.nan).astype(np.float32)
-    grid = FloodGrid(dem, float("nan"), 0.0, flooded, "rain", water_depth=wd)
-    land_area = float(a.sum())
-    balance = {
-        "rain": rain_total * land_area / 1000.0,
-        "infiltrated": float(((p_cum - runoff) * a).sum() / 1000.0),
-        "drained": float((drained * a).sum() / 1000.0),
-        "stored": float(held_a.sum()),
-        "to_sea": to_sea,
-    }
-    tide_km2 = tide.area_km2() if tide is not None else 0.0
-    return RainResult(grid, balance, depth2, tide_km2)
+    return depth, float(held_a.sum()), to_sea
 
 
 def _levels(dep: depressions.Depressions, ground: np.ndarray, area: np.ndarray,
