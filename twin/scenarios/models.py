@@ -45,12 +45,14 @@ class Scenario(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(Text, nullable=False, index=True)
     name: Mapped[str | None] = mapped_column(Text)
+    #: a note by its author (PATCH /scenarios/{id})
+    description: Mapped[str | None] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
     )
-    created_by: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text, index=True)
     public: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=false()
     )
