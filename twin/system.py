@@ -111,6 +111,8 @@ NEEDS: tuple[Need, ...] = (
     Need("npm", _npm_ok, ("npm",), only_when_missing=True),
     Need("wrk (benchmarks)", lambda: shutil.which("wrk") is not None, ("wrk",)),
     Need("nginx (the HTTP cache in front, tested)", _exists("/usr/sbin/nginx"), ("nginx",)),
+    Need("Redis (the notify bus past one machine, tested)", _exists("/usr/bin/redis-server"),
+         ("redis-server",)),
 )
 
 
