@@ -369,3 +369,78 @@ def test_jobs_survive_a_restart_and_dead_servers_jobs_fail(settings: Settings, e
         holder.close()
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM job WHERE id = ANY(:i)"), {"i": [dead, alive]})
+
+
+def _sign_in(base: str, engine: Engine) -> dict[str, str]:
+    from twin.users import add_user
+
+    name = f"planner-{uuid.uuid4().hex[:6]}"
+    with engine.begin() as conn:
+        add_user(conn, name, "password-123", "planner")
+    tok = httpx.post(base + "/auth/token", data={"username": name, "password": "password-123"})
+    assert tok.status_code == 200, tok.text
+    return {"Authorization": f"Bearer {tok.json()['access_token']}"}
+
+
+def test_twin_serve_instances_share_jobs_and_a_killed_servers_job_fails(
+    settings: Settings, engine: Engine, dem: str,
+) -> None:
+    """Real `twin serve` processes: two workers answer for one job; a server killed while
+    its job runs leaves the job failed once another server starts."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.server.livesrv import free_port, serve
+
+    with serve(settings, workers=2) as base:
+        staff = _sign_in(base, engine)
+        with httpx.Client(base_url=base, headers=staff, timeout=60) as http:
+            r = http.post("/processes/outage/execution", headers=ASYNC,
+                          json={"inputs": {"edge_id": 9_000_000_000, "save": False}})
+            assert r.status_code == 201, r.text
+            info = poll(http, r.headers["location"], {"successful", "failed"})
+            assert info["status"] == "failed" and "9000000000" in info["message"]
+            r = http.post("/processes/flood/execution", headers=ASYNC, json={
+                "inputs": {"water_level_m": 2, "dem": dem, "save": False}})
+            info = poll(http, r.headers["location"], {"successful", "failed"})
+            assert info["status"] == "successful", info
+            for _ in range(6):  # whichever worker answers, the same job
+                assert http.get(f"/jobs/{info['jobID']}/results").json()["summary"][
+                    "flooded_area_km2"] > 1
+
+    port = free_port()
+    env = {**os.environ, "TWIN_DATABASE_URL": settings.url(),
+           "TWIN_DATA_DIR": str(settings.data_dir)}
+    twin = Path(sys.executable).parent / "twin"
+    proc = subprocess.Popen([str(twin), "serve", "--port", str(port), "--workers", "1"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "no server"
+            time.sleep(0.2)
+        staff = _sign_in(base, engine)
+        r = httpx.post(base + "/processes/rain/execution", headers={**staff, **ASYNC},
+                       json={"inputs": {"hyetograph": [20.0] * 72, "dem": dem,
+                                        "save": False}}, timeout=60)
+        assert r.status_code == 201, r.text
+        job_id = r.json()["jobID"]
+        proc.kill()  # the server dies with its job unfinished
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM job WHERE id = :i"),
+                            {"i": job_id}).scalar_one() in ("accepted", "running")
+    with serve(settings, workers=1) as base:
+        staff = _sign_in(base, engine)
+        info = httpx.get(f"{base}/jobs/{job_id}", headers=staff).json()
+        assert info["status"] == "failed" and info["message"] == "the server running it stopped"
