@@ -444,3 +444,47 @@ def test_twin_serve_instances_share_jobs_and_a_killed_servers_job_fails(
         staff = _sign_in(base, engine)
         info = httpx.get(f"{base}/jobs/{job_id}", headers=staff).json()
         assert info["status"] == "failed" and info["message"] == "the server running it stopped"
+
+
+def test_two_workers_a_third_job_waits_accepted(http: httpx.Client, live, dem: str) -> None:  # noqa: ANN001
+    _, app = live
+    runner: jobs.JobRunner = app.state.jobs
+    assert runner.workers == jobs.JOB_WORKERS == 2
+    release = threading.Event()
+    holding: list[str] = []
+
+    def hold(fraction: float, message: str) -> None:
+        if message == "started":
+            holding.append(threading.current_thread().name)
+            release.wait(60)
+
+    runner.on_progress = hold
+    try:
+        urls = []
+        for level in (2, 3, 4):
+            r = http.post("/processes/flood/execution", headers=ASYNC, json={
+                "inputs": {"water_level_m": level, "dem": dem, "save": False}})
+            assert r.status_code == 201, r.text
+            urls.append(r.headers["location"])
+        deadline = time.monotonic() + 30
+        while len(holding) < 2:
+            assert time.monotonic() < deadline, holding
+            time.sleep(0.02)
+        time.sleep(0.3)  # had there been a third worker, it would have taken the third job
+        assert len(holding) == 2 and len(set(holding)) == 2
+        states = [http.get(u).json() for u in urls]
+        assert [s["status"] for s in states] == ["running", "running", "accepted"]
+        assert states[2]["message"] == "queued" and states[2]["started"] is None
+        # dismissing a queued job: it never runs
+        assert http.delete(urls[2]).json()["status"] == "dismissed"
+        release.set()
+        for u in urls[:2]:
+            assert poll(http, u, {"successful", "failed"})["status"] == "successful"
+        deadline = time.monotonic() + 30
+        while runner.active():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert len(holding) == 2 and http.get(urls[2]).status_code == 404
+    finally:
+        release.set()
+        runner.on_progress = None
