@@ -236,6 +236,50 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     # warnings
     "warning.headline": {"vi": "{event}: {place}", "en": "{event} at {place}"},
+    # what-ifs as OGC API - Processes (server/routes/processes.py, twin/jobs.py)
+    "process.flood.title": {"vi": "Ngập theo mực nước", "en": "Flood at a water level"},
+    "process.flood.description": {
+        "vi": "Dâng nước trên mô hình độ cao đến một mực nước từ biển (hoặc các điểm nguồn): "
+              "diện tích ngập, công trình, đường (không qua được khi ngập sâu), cơ sở, dân cư.",
+        "en": "Flood the DEM to a water level from the sea (or seed points): flooded area, "
+              "buildings, roads (impassable above a depth), facilities, people.",
+    },
+    "process.closure.title": {"vi": "Cấm đường", "en": "Road closure"},
+    "process.closure.description": {
+        "vi": "Đóng các đoạn đường (hoặc các đường không qua được của một trận ngập): nơi bị "
+              "cô lập, thời gian lái xe đến bệnh viện và trạm cứu hỏa trước và sau.",
+        "en": "Close road segments (or a flood's impassable roads): what is cut off, drive "
+              "times to hospitals and fire stations before and after.",
+    },
+    "process.outage.title": {"vi": "Sự cố điện nước", "en": "Utility outage"},
+    "process.outage.description": {
+        "vi": "Vỡ ống hoặc hỏng thiết bị: các van hoặc cầu dao cần đóng để cô lập và các công "
+              "trình bị mất dịch vụ.",
+        "en": "A burst main or failed device: the valves or switches that isolate it and the "
+              "buildings that lose service.",
+    },
+    "process.rain.title": {"vi": "Ngập do mưa", "en": "Rain flood"},
+    "process.rain.description": {
+        "vi": "Mưa trên mô hình độ cao (dòng chảy mặt SCS-CN, cống thoát, tràn qua các vùng "
+              "trũng): nước đọng ở đâu khi hết mưa và ảnh hưởng đến những gì.",
+        "en": "Rain on the DEM (SCS curve-number runoff, drains, fill-and-spill): where the "
+              "water stands at the end of the rain and what it touches.",
+    },
+    "process.river.title": {"vi": "Ngập do lũ sông", "en": "River flood"},
+    "process.river.description": {
+        "vi": "Lũ sông theo lưu lượng hoặc mực nước trạm đo dọc theo sông.",
+        "en": "A river flood from a discharge or gauge level along the river.",
+    },
+    "job.queued": {"vi": "đang chờ đến lượt", "en": "queued"},
+    "job.started": {"vi": "đã bắt đầu", "en": "started"},
+    "job.done": {"vi": "đã xong", "en": "done"},
+    "job.dismissed": {"vi": "đã hủy", "en": "dismissed"},
+    "job.server_died": {"vi": "máy chủ chạy tác vụ đã dừng",
+                        "en": "the server running it stopped"},
+    "job.server_stopping": {"vi": "máy chủ dừng khi đang chạy tác vụ",
+                            "en": "the server stopped while running the job"},
+    "job.internal": {"vi": "lỗi nội bộ; hãy báo mã tác vụ",
+                     "en": "internal error; quote the job id when reporting it"},
 }
 
 
