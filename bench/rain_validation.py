@@ -186,9 +186,12 @@ def main() -> None:  # noqa: PLR0915
              f"({dem.shape[1]}×{dem.shape[0]} cells), curve numbers from {cover}; drains "
              f"{rain.DEFAULT_DRAINAGE_MM_PER_H:.2f} mm/h (200 mm/day); flooded = ≥ "
              f"{THRESHOLD_M} m. Method in the docstring of `bench/rain_validation.py` and "
-             "`twin/scenarios/rain.py`.", "",
-             f"- precomputation (priority-flood, {dep.count:,} depressions): {pre_s:.2f} s, "
-             "once per terrain (at DEM import; cached)",
+             "`twin/scenarios/rain.py`. Machine load (1-min average) at the end: "
+             f"{os.getloadavg()[0]:.1f} on 2 cores (other engineers' tests run alongside).",
+             "",
+             f"- precomputation (priority-flood and depression hierarchy: {dep.count:,} "
+             f"maximal depressions, {dep.tree.count if dep.tree else 0:,} nested ones): "
+             f"{pre_s:.2f} s, once per terrain (at DEM import; cached)",
              f"- a 24 h run on the real DEM (runoff + routing, median of 3): {t24:.2f} s "
              "(target ≤ 2 s)",
              *([f"- the same run as `run_rain` answers it (model, buildings, roads, "

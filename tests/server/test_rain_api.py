@@ -51,6 +51,7 @@ def test_the_2022_storm_on_the_real_dem(client, staff, dem) -> None:  # noqa: AN
     assert wb["rain"] == pytest.approx(wb["infiltrated"] + wb["drained"] + wb["stored"]
                                        + wb["to_sea"], rel=1e-6)
     assert s["drainage_mm_per_h"] == pytest.approx(200 / 24, abs=1e-3)
+    assert s["routing"] == "fill-spill-merge"
     assert "SCS" in s["notes_i18n"]["en"][0] and "SCS" in s["notes_i18n"]["vi"][0]
     assert "mưa" in s["notes_i18n"]["vi"][0]
     assert sc["links"]["tiles"] == f"/raster/flood/{sc['id']}/{{z}}/{{x}}/{{y}}.png"

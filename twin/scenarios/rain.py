@@ -162,6 +162,7 @@ class RainResult:
     balance: dict[str, float]
     depth_all: np.ndarray  # float32 depth (m) before the ``MIN_DEPTH_M`` cut, 0 dry
     tide_km2: float
+    routing: str = "fill-spill-merge"  # or "one lake per depression"
 
 
 def simulate(
@@ -212,9 +213,13 @@ def simulate(
         sea_nodes = None
         if tide is not None:
             sea_nodes = (tree.parent == hierarchy.OCEAN) & (tree.top <= sea_level_m)
-        d64, stored, to_sea = hierarchy.fill_spill_merge(tree, ground, area, water, sea_nodes)
-        depth = d64.astype(np.float32)
-    else:
+        try:
+            d64, stored, to_sea = hierarchy.fill_spill_merge(tree, ground, area, water,
+                                                             sea_nodes)
+            depth = d64.astype(np.float32)
+        except RecursionError:  # a cascade nested too deep: the simpler routing answers
+            nested = False
+    if not (nested and dep.tree is not None):
         depth, stored, to_sea = _one_lake_each(dep, ground, area, idx, vol, tide, h * w)
     if tide is not None:
         td = np.nan_to_num(tide.depth, nan=0.0).ravel()
@@ -232,7 +237,9 @@ def simulate(
         "to_sea": to_sea,
     }
     tide_km2 = tide.area_km2() if tide is not None else 0.0
-    return RainResult(grid, balance, depth2, tide_km2)
+    routing = ("fill-spill-merge" if nested and dep.tree is not None
+               else "one lake per depression")
+    return RainResult(grid, balance, depth2, tide_km2, routing)
 
 
 def _one_lake_each(dep: depressions.Depressions, ground: np.ndarray, area: np.ndarray,
@@ -448,6 +455,7 @@ def summary_extra(res: RainResult, p: RainParams, rain: np.ndarray, dt: float,
         "drainage_mm_per_h": round(drain, 3),
         "antecedent": p.antecedent,
         "sea_level_m": p.sea_level_m,
+        "routing": res.routing,
         "min_depth_m": MIN_DEPTH_M,
         "depth_classes_km2": classes,
         "water_balance_m3": {k: round(v, 1) for k, v in res.balance.items()},
