@@ -3,7 +3,8 @@
 Every write to a feature table bumps its row in ``table_version`` (a statement
 trigger) and sends ``pg_notify('twin_table', <table>)`` at commit. A
 :class:`VersionTracker` reads ``table_version`` once, then re-reads it whenever a
-notification arrives, on a dedicated psycopg connection in a daemon thread. Each
+notification arrives, through the notify bus (``twin/bus.py``: PostgreSQL LISTEN or
+Redis pub/sub, one reconnect policy) in a daemon thread. Each
 process (each uvicorn worker) runs its own tracker, so a write made by any process
 reaches all of them.
 
@@ -25,6 +26,10 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy import Connection
 
+from twin.bus import Bus, Message, Subscription, bus_for, libpq_url
+
+__all__ = ["CHANNEL", "VersionTracker", "Versions", "libpq_url"]
+
 log = logging.getLogger("twin.layers.versions")
 
 CHANNEL = "twin_table"
@@ -33,14 +38,6 @@ _SELECT = "SELECT table_name, version FROM table_version"
 
 Versions = tuple[tuple[str, int], ...]
 """(table, version) pairs, in the order asked for."""
-
-
-def libpq_url(sqlalchemy_url: str) -> str:
-    """A libpq/psycopg connection URL from a SQLAlchemy ``postgresql+psycopg`` URL."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(sqlalchemy_url).set(drivername="postgresql")
-    return u.render_as_string(hide_password=False)
 
 
 class VersionTracker:
@@ -53,16 +50,21 @@ class VersionTracker:
     recheck_seconds:
         Re-read all versions this often even without notifications (heals a missed
         notification and detects a dead connection).
+    redis_url:
+        Listen on Redis instead of PostgreSQL (see ``twin.bus``).
     """
 
-    def __init__(self, url: str, *, recheck_seconds: float = 10.0) -> None:
-        self._url = libpq_url(url) if "+" in url.split("://", 1)[0] else url
+    def __init__(self, url: str, *, recheck_seconds: float = 10.0,
+                 redis_url: str | None = None, bus: Bus | None = None) -> None:
+        self._url = libpq_url(url)
+        self._bus = bus or bus_for(url, redis_url)
+        self._sub: Subscription | None = None
+        self._reader: object | None = None
+        self._last = 0.0
         self._recheck = recheck_seconds
         self._versions: dict[str, int] = {}
         self._lock = threading.Lock()
         self._live = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._callbacks: list[Callable[[str, int], object]] = []
         self.notifications = 0
         """Notifications received (for tests and metrics)."""
@@ -71,19 +73,25 @@ class VersionTracker:
 
     def start(self) -> None:
         """Start listening in a daemon thread (returns at once)."""
-        if self._thread is not None:
+        if self._sub is not None:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="twin-versions", daemon=True)
-        self._thread.start()
+        self._sub = self._bus.subscribe(
+            [CHANNEL], self._on_messages, name=APPLICATION_NAME,
+            on_connect=self._connected, on_disconnect=self._disconnected,
+            on_idle=self._on_idle)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop listening and close the connection."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            sub.stop(timeout)
         self._live.clear()
+        self._close_reader()
+
+    @property
+    def subscription(self) -> Subscription | None:
+        """The bus subscription (for tests: its ``connects``)."""
+        return self._sub
 
     @property
     def live(self) -> bool:
@@ -140,48 +148,38 @@ class VersionTracker:
                 except Exception:  # noqa: BLE001 - a bad callback must not stop listening
                     log.exception("version callback failed for %s", table)
 
-    def _reload(self, conn: object) -> None:
-        rows = conn.execute(_SELECT).fetchall()  # type: ignore[attr-defined]
+    def _reload(self) -> None:
+        if self._reader is None:
+            import psycopg
+
+            self._reader = psycopg.connect(self._url, autocommit=True, connect_timeout=5,
+                                           application_name=APPLICATION_NAME + "-read")
+        rows = self._reader.execute(_SELECT).fetchall()  # type: ignore[attr-defined]
         self._apply((str(t), int(v)) for t, v in rows)
+        self._last = time.monotonic()
 
-    def _run(self) -> None:
-        import psycopg
-
-        backoff = 0.2
-        while not self._stop.is_set():
+    def _close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
             try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=5,
-                                     application_name=APPLICATION_NAME) as conn:
-                    # LISTEN first, then read: no write can fall between the two
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self._reload(conn)
-                    self._live.set()
-                    backoff = 0.2
-                    self._listen(conn)
-            except Exception as exc:  # noqa: BLE001 - reconnect on any failure
-                if self._live.is_set():
-                    log.warning("version listener lost its connection: %s", exc)
-                self._live.clear()
-            finally:
-                self._live.clear()
-            if self._stop.wait(backoff):
-                break
-            backoff = min(backoff * 2, 5.0)
+                reader.close()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - closing a dead connection
+                pass
 
-    def _listen(self, conn: object) -> None:
-        last = time.monotonic()
-        while not self._stop.is_set():
-            got = False
-            # wakes on the first notification or after 0.5 s (to check the stop flag)
-            for _ in conn.notifies(timeout=0.5, stop_after=1):  # type: ignore[attr-defined]
-                got = True
-                self.notifications += 1
-            if got:
-                # drain whatever else arrived, then re-read once
-                for _ in conn.notifies(timeout=0.0):  # type: ignore[attr-defined]
-                    self.notifications += 1
-                self._reload(conn)
-                last = time.monotonic()
-            elif time.monotonic() - last >= self._recheck:
-                self._reload(conn)
-                last = time.monotonic()
+    # subscribed first, then read: no write can fall between the two
+    def _connected(self) -> None:
+        self._close_reader()
+        self._reload()
+        self._live.set()
+
+    def _disconnected(self) -> None:
+        self._live.clear()
+        self._close_reader()
+
+    def _on_messages(self, batch: list[Message]) -> None:
+        self.notifications += len(batch)
+        self._reload()  # once for the whole batch
+
+    def _on_idle(self) -> None:
+        if time.monotonic() - self._last >= self._recheck:
+            self._reload()

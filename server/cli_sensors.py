@@ -74,7 +74,8 @@ def ingest_mqtt(
     ing = Ingester(engine, broker_url, client_id=client_id, flush_seconds=flush_ms / 1000,
                    flush_max=flush_max, publish=publish,
                    sta_base=f"http://{s.host}:{s.port}/sta/v1.1", username=INTERNAL_USER,
-                   password=broker.internal_password(), acl_sync=lambda: _sync(engine))
+                   password=broker.internal_password(), acl_sync=lambda: _sync(engine),
+                   redis_url=s.redis_url)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -1,4 +1,5 @@
-"""The live channel: PostgreSQL LISTEN/NOTIFY → this worker's SSE clients.
+"""The live channel: the notify bus (``twin/bus.py``: PostgreSQL LISTEN/NOTIFY, or Redis
+pub/sub fed by the relay) → this worker's SSE clients.
 
 Every worker process runs one listener thread, so a change committed through any worker
 (or any process writing to the database) reaches every client. Event ids are timeline
@@ -15,10 +16,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
+from twin.bus import Message, Subscription, bus_for
 from twin.incidents import store
 from twin.incidents.store import LIVE_CHANNEL
 from twin.sensors.notify import SENSOR_CHANNEL
@@ -118,15 +118,18 @@ class LiveHub:
         self.public_ids: set[int] | None = None  # incidents the public has been shown
         self.warnings: dict[int, Any] | None = None  # current CAP warnings → expiry
         self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._listen, name="twin-live", daemon=True)
+        self.subscription: Subscription | None = None
 
     def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(timeout=10)
+        bus = bus_for(self.settings.url(), self.settings.redis_url)
+        self.subscription = bus.subscribe([LIVE_CHANNEL, SENSOR_CHANNEL], self._on_batch,
+                                          name="twin-live", idle_seconds=1.0)
+        self.subscription.wait_live(timeout=10)
 
     def stop(self) -> None:
         self._stop.set()
+        if self.subscription is not None:
+            self.subscription.stop()
 
     async def heartbeat(self, every_s: float) -> None:
         """A comment line to every client now and then: keeps proxies from closing idle
@@ -153,33 +156,12 @@ class LiveHub:
                 self._fan_out_bytes(sse(None, "warning", {"kind": "removed", "id": iid}).encode())
 
     # -- the listener thread ------------------------------------------------------------
-    def _connect(self) -> psycopg.Connection[Any]:
-        u = make_url(self.settings.url())
-        return psycopg.connect(
-            host=u.host,
-            port=u.port,
-            user=u.username,
-            password=u.password,
-            dbname=u.database,
-            autocommit=True,
-        )
-
-    def _listen(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with self._connect() as conn:
-                    conn.execute(f"LISTEN {LIVE_CHANNEL}")
-                    conn.execute(f"LISTEN {SENSOR_CHANNEL}")
-                    self._ready.set()
-                    while not self._stop.is_set():
-                        for note in conn.notifies(timeout=1.0, stop_after=1000):
-                            if note.channel == SENSOR_CHANNEL:
-                                self.loop.call_soon_threadsafe(self._on_sensor, note.payload)
-                            else:
-                                self.loop.call_soon_threadsafe(self._on_notify, note.payload)
-            except Exception as exc:  # noqa: BLE001 - reconnect on any failure
-                log.warning("live listener lost its connection (%s); reconnecting", exc)
-                self._stop.wait(1.0)
+    def _on_batch(self, batch: list[Message]) -> None:
+        for channel, payload in batch:
+            if channel == SENSOR_CHANNEL:
+                self.loop.call_soon_threadsafe(self._on_sensor, payload)
+            else:
+                self.loop.call_soon_threadsafe(self._on_notify, payload)
 
     # -- on the event loop ------------------------------------------------------------
     def _on_notify(self, payload: str) -> None:

@@ -41,7 +41,7 @@ class TileService:
             connect_args={"options": SESSION_OPTIONS, "application_name": APPLICATION_NAME},
         )
         self.cache = TileCache.from_mb(settings.tile_cache_mb)
-        self.tracker = VersionTracker(settings.url())
+        self.tracker = VersionTracker(settings.url(), redis_url=settings.redis_url)
         self.tracker.on_change(self.cache.evict_table)
         self.tracker.start()
         self.inflight: dict[TileKey, asyncio.Future[bytes]] = {}

@@ -104,9 +104,6 @@ class ReplicaSet:
 
 
 def _psycopg(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from twin.bus import sqlalchemy_url
 
-    u = make_url(url)
-    if u.drivername in ("postgresql", "postgres"):
-        u = u.set(drivername="postgresql+psycopg")
-    return u.render_as_string(hide_password=False)
+    return sqlalchemy_url(url)

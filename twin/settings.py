@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     replica_max_lag_bytes: int = Field(
         default=16 * 1024 * 1024, ge=0, description="A replica further behind the primary "
         "(bytes of WAL) is skipped until it catches up.")
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db: the notify bus on Redis pub/sub "
+        "(one relay per cluster forwards PostgreSQL notifications); unset: LISTEN/NOTIFY.")
     metrics_token: str | None = Field(
         default=None, description="A bearer token a Prometheus scraper sends for /metrics "
         "(staff tokens work too).")

@@ -42,6 +42,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from twin.bus import Message, Subscription, bus_for
 from twin.errors import InputError
 from twin.sensors import ingest, mqttwire, payloads, rules
 from twin.sensors.broker import host_port
@@ -86,6 +87,7 @@ class Ingester:
     username: str | None = None
     password: str | None = None
     acl_sync: Callable[[], object] | None = None
+    redis_url: str | None = None  # the notify bus on Redis (twin/bus.py); None: PostgreSQL
     stats: Stats = field(default_factory=Stats)
 
     def __post_init__(self) -> None:
@@ -99,6 +101,7 @@ class Ingester:
         self._published: collections.deque[int] = collections.deque(maxlen=200_000)
         self._published_set: set[int] = set()
         self._threads: list[threading.Thread] = []
+        self._bridge: Subscription | None = None
         self.client = self._make_client()
 
     # -- MQTT ---------------------------------------------------------------------------
@@ -157,11 +160,10 @@ class Ingester:
             ingest.ensure_partitions(conn)
         self.client.connect_async(host, port, keepalive=20, clean_start=False, properties=props)
         self.client.loop_start()
-        for target, name in ((self._flush_loop, "twin-mqtt-flush"),
-                             (self._bridge_loop, "twin-mqtt-bridge")):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
+        t = threading.Thread(target=self._flush_loop, name="twin-mqtt-flush", daemon=True)
+        t.start()
+        self._threads.append(t)
+        self._bridge = self._bridge_subscription()
         if wait and not self._connected.wait(wait):
             log.warning("MQTT broker at %s:%s not reachable yet; retrying", host, port)
 
@@ -170,6 +172,8 @@ class Ingester:
         self._wake.set()
         for t in self._threads:
             t.join(timeout=15)
+        if self._bridge is not None:
+            self._bridge.stop()
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -344,44 +348,34 @@ class Ingester:
         mqttwire.publish_all(self.client, out)
         self.stats.published += len(out)
 
-    def _bridge_loop(self) -> None:
-        """Publish observations that arrived over HTTP (announced on ``twin_sensor``)."""
-        import psycopg
-
+    def _bridge_subscription(self) -> Subscription:
+        """Publish observations that arrived over HTTP (announced on ``twin_sensor``);
+        re-sync the broker's ACL when things or datastreams change (``twin_table``)."""
         from twin.sensors.notify import SENSOR_CHANNEL
 
-        url = self.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False)
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(url, autocommit=True) as listen:
-                    listen.execute(f"LISTEN {SENSOR_CHANNEL}")
-                    listen.execute("LISTEN twin_table")
-                    if self.acl_sync is not None:
-                        self.acl_sync()  # changes while no one listened
-                    while not self._stop.is_set():
-                        acl_stale = False
-                        for note in listen.notifies(timeout=0.5, stop_after=50):
-                            if note.channel == "twin_table":
-                                acl_stale |= note.payload in ("thing", "datastream")
-                                continue
-                            msg = json.loads(note.payload)
-                            if msg.get("kind") != "observation" or msg.get("via") == "mqtt":
-                                continue
-                            if not self.publish:
-                                continue
-                            with self.engine.connect() as conn:
-                                rows = conn.execute(text(
-                                    "SELECT id, datastream_id, phenomenon_time, result, "
-                                    "result_json FROM observation WHERE id BETWEEN :a AND :b"),
-                                    {"a": msg["first_id"], "b": msg["last_id"]}).all()
-                            self._publish([tuple(r) for r in rows])
-                        if acl_stale and self.acl_sync is not None:
-                            self.acl_sync()
-            except Exception as exc:  # noqa: BLE001 - reconnect on any failure
-                if not self._stop.is_set():
-                    log.warning("bridge listener: %s; reconnecting", exc)
-                    self._stop.wait(1.0)
+        bus = bus_for(self.engine.url.render_as_string(hide_password=False), self.redis_url)
+        return bus.subscribe([SENSOR_CHANNEL, "twin_table"], self._bridge_batch,
+                             name="twin-mqtt-bridge", on_connect=self.acl_sync)
+
+    def _bridge_batch(self, batch: list[Message]) -> None:
+        acl_stale = False
+        for channel, payload in batch:
+            if channel == "twin_table":
+                acl_stale |= payload in ("thing", "datastream")
+                continue
+            msg = json.loads(payload)
+            if msg.get("kind") != "observation" or msg.get("via") == "mqtt":
+                continue
+            if not self.publish:
+                continue
+            with self.engine.connect() as conn:
+                rows = conn.execute(text(
+                    "SELECT id, datastream_id, phenomenon_time, result, "
+                    "result_json FROM observation WHERE id BETWEEN :a AND :b"),
+                    {"a": msg["first_id"], "b": msg["last_id"]}).all()
+            self._publish([tuple(r) for r in rows])
+        if acl_stale and self.acl_sync is not None:
+            self.acl_sync()
 
 
 def _owned(conn: Any, ids: list[int]) -> set[int]:
