@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.deps import ConnDep, SettingsDep, StaffDep
@@ -75,6 +75,20 @@ class ClosureIn(_In):
                          description="sample points when none are given (0: none)")
     name: Name | None = None
     save: bool = True
+
+
+class ScenarioPatch(_In):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str | None, Field(default=None, min_length=1, max_length=100)] = None
+    description: Annotated[str | None, Field(default=None, max_length=2000,
+                                             description="empty string: no description")] = None
+
+
+def _may_edit(conn: Any, scenario_id: int, who: Any) -> None:
+    """The author or an admin may rename or delete a scenario; other staff read it."""
+    row = store.get_row(conn, scenario_id)
+    if who.role != "admin" and row["created_by"] != who.username:
+        raise HTTPException(403, "only the scenario's author or an admin may change it")
 
 
 class OutageIn(_In):
@@ -159,22 +173,31 @@ def utility_outage(
 def list_scenarios(
     conn: ConnDep,
     who: StaffDep,
-    kind: Annotated[str | None, Query(max_length=50)] = None,
+    kind: Annotated[str | None, Query(max_length=100, description="a kind or comma list")] = None,
     incident_id: QueryId | None = None,
+    author: Annotated[str | None, Query(max_length=100, description="created by")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in the name")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
-    """Stored scenarios, newest first (summaries, no geometry); ``incident_id`` gives the
-    scenarios run for an incident (the /ops flood layer; 404 for an unknown incident)."""
-    return store.list_(conn, kind, limit, offset, incident_id)
+    """Stored scenarios, newest first (name, kind, parameters, author, date, summary and
+    its ``headline`` in vi/en; no geometry), filtered by ``kind``, ``author`` and ``q`` in
+    the name, paged by ``limit``/``offset`` (``total`` counts all matches);
+    ``incident_id`` gives the scenarios run for an incident (the /ops flood layer; 404
+    for an unknown incident)."""
+    return store.list_(conn, kind, limit, offset, incident_id, author=author or None,
+                       q=q or None)
 
 
 @router.get("/compare")
 def compare(
     conn: ConnDep, who: StaffDep, a: QueryId, b: QueryId
 ) -> dict[str, Any]:
-    """Two scenarios side by side: each figure with its change (b − a), the buildings
-    affected in only one, and for two floods the area flooded in only one."""
+    """Two scenarios side by side: ``table`` has per metric a, b and b − a with its unit
+    and labels in vi/en; also each figure with its change, the buildings affected in only
+    one, and for two floods the area flooded in only one. Floods (flood, rain, river)
+    compare with each other, closures with closures, outages with outages; other pairs
+    answer 400."""
     return store.compare(conn, a, b)
 
 
@@ -192,9 +215,23 @@ def get_scenario(
     return answer
 
 
+@router.patch("/{scenario_id}")
+def edit_scenario(
+    scenario_id: PathId, body: ScenarioPatch, conn: ConnDep, who: StaffDep
+) -> dict[str, Any]:
+    """Rename a scenario and/or edit its description (its author or an admin; 403 for
+    other staff)."""
+    with conn.begin():
+        _may_edit(conn, scenario_id, who)
+        return store.update(conn, scenario_id, name=body.name,
+                            description=body.description or None,
+                            clear_description=body.description == "")
+
+
 @router.delete("/{scenario_id}", status_code=204)
 def delete_scenario(scenario_id: PathId, conn: ConnDep, who: StaffDep) -> Response:
-    """Delete a scenario and its depth raster."""
+    """Delete a scenario and its depth raster (its author or an admin; 403 otherwise)."""
     with conn.begin():
+        _may_edit(conn, scenario_id, who)
         store.delete(conn, scenario_id)
     return Response(status_code=204)

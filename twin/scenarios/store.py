@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from twin.errors import InputError, NotFound
+from twin.scenarios import metrics
 from twin.scenarios.models import DEPTH_KINDS, KINDS
 
 COLUMNS = (
-    "id, kind, name, params, result, created_at, created_by, public, raster_path, incident_id"
+    "id, kind, name, description, params, result, created_at, created_by, public, "
+    "raster_path, incident_id"
 )
 
 
@@ -62,7 +64,8 @@ def record(
         row = get_row(conn, insert(conn, kind, params, name=name, created_by=created_by,
                                    result=result))
     else:
-        row = {"id": None, "kind": kind, "name": name, "params": params, "result": result,
+        row = {"id": None, "kind": kind, "name": name, "description": None, "params": params,
+               "result": result,
                "created_at": None, "created_by": created_by, "public": False,
                "raster_path": None, "incident_id": None}
     out = public_view(row)
@@ -101,6 +104,9 @@ def public_view(row: dict[str, Any]) -> dict[str, Any]:
         "id": row["id"],
         "kind": row["kind"],
         "name": row["name"],
+        "description": row.get("description"),
+        "kind_label": metrics.kind_label(row["kind"]),
+        "headline": metrics.headline(row["kind"], row["params"] or {}, result),
         "params": row["params"],
         "created_at": row["created_at"].isoformat() if row.get("created_at") else None,
         "created_by": row["created_by"],
@@ -141,30 +147,57 @@ def get(conn: Connection, scenario_id: int, *, geometry: bool = True) -> dict[st
 
 def list_(
     conn: Connection, kind: str | None = None, limit: int = 50, offset: int = 0,
-    incident_id: int | None = None,
+    incident_id: int | None = None, *, author: str | None = None, q: str | None = None,
 ) -> dict[str, Any]:
-    """Scenarios, newest first, without geometry; optionally of one kind or those run for
-    one incident (:class:`NotFound` when there is no such incident)."""
-    if kind is not None and kind not in KINDS:
+    """Scenarios, newest first, without geometry; optionally of one kind or a comma list
+    of kinds, those run for one incident (:class:`NotFound` when there is no such
+    incident), by one author, or whose name contains ``q`` (case and accents as typed,
+    case-insensitive)."""
+    kinds = [k.strip() for k in (kind or "").split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
         raise InputError(f"kind must be one of {', '.join(KINDS)}")
     if incident_id is not None and not conn.execute(
             text("SELECT 1 FROM incident WHERE id = :i"), {"i": incident_id}).first():
         raise NotFound(f"incident {incident_id} not found")
-    conds = (["kind = :kind"] if kind else []) + (
-        ["incident_id = :iid"] if incident_id is not None else [])
+    like = None
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    conds = (["kind = ANY(:kind)"] if kinds else []) + (
+        ["incident_id = :iid"] if incident_id is not None else []) + (
+        ["created_by = :author"] if author else []) + (
+        ["name ILIKE :q"] if like else [])
     where = f"WHERE {' AND '.join(conds)}" if conds else ""
+    binds = {"kind": kinds, "iid": incident_id, "author": author, "q": like}
     light = COLUMNS.replace(
         "result", "result - '_building_ids' - '_impassable_ids' - '_geojson' AS result"
     )
     rows = conn.execute(
         text(f"SELECT {light} FROM scenario {where} ORDER BY created_at DESC, id DESC "
              f"LIMIT :limit OFFSET :offset"),
-        {"kind": kind, "iid": incident_id, "limit": limit, "offset": offset},
+        {**binds, "limit": limit, "offset": offset},
     ).mappings().all()
-    total = conn.execute(
-        text(f"SELECT count(*) FROM scenario {where}"), {"kind": kind, "iid": incident_id}
-    ).scalar_one()
-    return {"total": int(total), "items": [public_view(dict(r)) for r in rows]}
+    total = conn.execute(text(f"SELECT count(*) FROM scenario {where}"), binds).scalar_one()
+    return {"total": int(total), "limit": limit, "offset": offset,
+            "items": [public_view(dict(r)) for r in rows]}
+
+
+def update(
+    conn: Connection, scenario_id: int, *, name: str | None = None,
+    description: str | None = None, clear_description: bool = False,
+) -> dict[str, Any]:
+    """Rename a scenario and/or set its description (``clear_description`` empties it);
+    answers its view without geometry."""
+    get_row(conn, scenario_id)
+    if name is not None and not name.strip():
+        raise InputError("name must not be empty")
+    conn.execute(
+        text("UPDATE scenario SET name = coalesce(:n, name), description = CASE WHEN :clear "
+             "THEN NULL ELSE coalesce(:d, description) END WHERE id = :i"),
+        {"n": name.strip() if name is not None else None, "d": description,
+         "clear": clear_description, "i": scenario_id},
+    )
+    return get(conn, scenario_id, geometry=False)
 
 
 def delete(conn: Connection, scenario_id: int) -> None:
@@ -192,10 +225,12 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 
 def compare(conn: Connection, a: int, b: int) -> dict[str, Any]:
-    """Two scenarios side by side: every numeric figure with its change (b − a); for two
-    floods also the area flooded in only one of them (km², GeoJSON) and the buildings
-    affected in only one."""
+    """Two scenarios side by side: the difference table (:func:`metrics.table`; two
+    scenarios of different families are an :class:`InputError`), every numeric figure
+    with its change (b − a); for two floods also the area flooded in only one of them
+    (km², GeoJSON) and the buildings affected in only one."""
     ra, rb = get_row(conn, a), get_row(conn, b)
+    table = metrics.table(ra["kind"], ra.get("result") or {}, rb["kind"], rb.get("result") or {})
     fa, fb = _flat(ra.get("result") or {}), _flat(rb.get("result") or {})
     delta = {k: round(fb.get(k, 0.0) - fa.get(k, 0.0), 3) for k in sorted(fa.keys() | fb.keys())}
     ids_a = set((ra.get("result") or {}).get("_building_ids", []))
@@ -204,6 +239,8 @@ def compare(conn: Connection, a: int, b: int) -> dict[str, Any]:
         "a": public_view(ra),
         "b": public_view(rb),
         "delta": delta,
+        # the difference table of the viewer: per metric a, b and b − a, unit, labels
+        "table": table,
         "buildings": {
             "only_a": len(ids_a - ids_b), "only_b": len(ids_b - ids_a), "both": len(ids_a & ids_b),
             "only_a_ids": sorted(ids_a - ids_b)[:500], "only_b_ids": sorted(ids_b - ids_a)[:500],
