@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
+from twin import i18n
 from twin.errors import InputError, NotFound, TwinError
 
 log = logging.getLogger("twin.jobs")
@@ -62,14 +63,22 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def status_info(row: dict[str, Any]) -> dict[str, Any]:
+def text_of(message: str | None, lang: str = i18n.DEFAULT) -> str | None:
+    """A stored message in ``lang``: the runner's own (``job.*`` keys) are translated,
+    a model's progress steps and errors are as the model wrote them."""
+    if message is not None and message in i18n.MESSAGES:
+        return i18n.t(message, lang)
+    return message
+
+
+def status_info(row: dict[str, Any], lang: str = i18n.DEFAULT) -> dict[str, Any]:
     """A job row as OGC API – Processes ``statusInfo`` (links are the route's part)."""
     return {
         "jobID": row["id"],
         "processID": row["process"],
         "type": "process",
         "status": row["status"],
-        "message": row.get("message"),
+        "message": text_of(row.get("message"), lang),
         "progress": int(row["progress"]),
         "created": _iso(row["created"]),
         "started": _iso(row.get("started")),
@@ -126,7 +135,7 @@ def dismiss(conn: Connection, job_id: str, *, owner: str | None = None) -> dict[
     row = get(conn, job_id, owner=owner)
     conn.execute(text("DELETE FROM job WHERE id = :id"), {"id": job_id})
     row["status"] = "dismissed"
-    row["message"] = "dismissed"
+    row["message"] = "job.dismissed"
     row["updated"] = dt.datetime.now(dt.UTC)
     return row
 
@@ -175,12 +184,12 @@ class JobRunner:
                     continue
                 failed += conn.execute(
                     text("UPDATE job SET status = 'failed', finished = now(), updated = now(), "
-                         "message = 'the server running it stopped', error = CAST(:err AS "
+                         "message = 'job.server_died', error = CAST(:err AS "
                          "jsonb) WHERE status IN ('accepted', 'running') AND updated < :start "
                          "AND instance IS NOT DISTINCT FROM :i"),
                     {"i": inst, "start": self.started_at, "err": json.dumps(
                         {"status": 503, "code": "ServerStopped",
-                         "description": "the server running the job stopped"})},
+                         "description": "job.server_died"})},
                 ).rowcount
             conn.commit()
         if failed:
@@ -214,7 +223,7 @@ class JobRunner:
                     with self.engine.begin() as conn:
                         conn.execute(
                             text("UPDATE job SET status = 'failed', finished = now(), "
-                                 "updated = now(), message = 'the server stopped' "
+                                 "updated = now(), message = 'job.server_stopping' "
                                  "WHERE id = ANY(:ids) AND status IN ('accepted', 'running')"),
                             {"ids": ids})
                 except sa_exc.SQLAlchemyError:
@@ -241,7 +250,7 @@ class JobRunner:
         with self.engine.begin() as conn:
             row = conn.execute(
                 text(f"INSERT INTO job (id, process, owner, inputs, instance, message) "  # noqa: S608
-                     f"VALUES (:id, :p, :o, CAST(:inputs AS jsonb), :i, 'queued') "
+                     f"VALUES (:id, :p, :o, CAST(:inputs AS jsonb), :i, 'job.queued') "
                      f"RETURNING {_COLUMNS}"),
                 {"id": job_id, "p": process, "o": owner, "inputs": json.dumps(inputs),
                  "i": self.instance},
@@ -286,7 +295,7 @@ class JobRunner:
         with self.engine.begin() as conn:
             taken = conn.execute(
                 text("UPDATE job SET status = 'running', started = now(), updated = now(), "
-                     "message = 'started' WHERE id = :id AND status = 'accepted' RETURNING id"),
+                     "message = 'job.started' WHERE id = :id AND status = 'accepted' RETURNING id"),
                 {"id": job_id},
             ).first()
         if taken is None:
@@ -294,7 +303,7 @@ class JobRunner:
         progress = self._progress(job_id)
         try:
             with self.engine.connect() as conn:
-                progress(0.0, "started")
+                progress(0.0, "job.started")
                 answer = work(conn, progress)
         except Dismissed:
             log.info("job %s dismissed", job_id)
@@ -312,8 +321,7 @@ class JobRunner:
             return
         except Exception:  # noqa: BLE001 - stored as the job's failure, logged
             log.exception("job %s failed", job_id)
-            self._fail(job_id, 500, "InternalServerError", "internal error; quote the job id "
-                       "when reporting it")
+            self._fail(job_id, 500, "InternalServerError", "job.internal")
             return
         from fastapi.encoders import jsonable_encoder
 
@@ -321,7 +329,7 @@ class JobRunner:
         scenario = answer.get("id") if isinstance(answer.get("id"), int) else None
         with self.engine.begin() as conn:
             done = conn.execute(
-                text("UPDATE job SET status = 'successful', progress = 100, message = 'done', "
+                text("UPDATE job SET status = 'successful', progress = 100, message = 'job.done', "
                      "result = CAST(:r AS jsonb), scenario_id = :s, finished = now(), "
                      "updated = now() WHERE id = :id AND status = 'running' RETURNING id"),
                 {"r": body, "s": scenario, "id": job_id},
@@ -331,7 +339,7 @@ class JobRunner:
 
     def _finish_stopped(self, job_id: str) -> None:
         if self._closing.is_set():
-            self._fail(job_id, 503, "ServerStopped", "the server stopped while running the job")
+            self._fail(job_id, 503, "ServerStopped", "job.server_stopping")
 
     def _fail(self, job_id: str, status: int, code: str, description: str) -> None:
         with self.engine.begin() as conn:

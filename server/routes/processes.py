@@ -24,7 +24,7 @@ from server.auth import Principal
 from server.deps import ConnDep, PrincipalDep, SettingsDep, StaffDep
 from server.errors import error_response
 from server.routes import scenarios
-from twin import jobs
+from twin import i18n, jobs
 from twin.errors import InputError, NotFound
 from twin.settings import Settings
 
@@ -40,10 +40,10 @@ ProcessId = Annotated[str, Path(max_length=50)]
 
 @dataclass(frozen=True)
 class Process:
+    """A what-if: its id (titles ``process.<id>.*`` in :mod:`twin.i18n`), its inputs
+    model and how it runs."""
+
     id: str
-    title: str
-    title_vi: str
-    description: str
     model: type[BaseModel]
     run: Run
 
@@ -86,21 +86,9 @@ def _outage(conn: Connection, settings: Settings, body: OutageInputs, who: Princ
 
 
 PROCESSES: dict[str, Process] = {
-    "flood": Process(
-        "flood", "Flood at a water level", "Ngập theo mực nước",
-        "Flood the DEM to a water level from the sea (or seed points): flooded area, "
-        "buildings, roads (impassable above a depth), facilities, people.",
-        FloodInputs, _flood),
-    "closure": Process(
-        "closure", "Road closure", "Cấm đường",
-        "Close road segments (or a flood's impassable roads): what is cut off, drive "
-        "times to hospitals and fire stations before and after.",
-        ClosureInputs, _closure),
-    "outage": Process(
-        "outage", "Utility outage", "Sự cố tiện ích",
-        "A burst main or failed device: the valves or switches that isolate it and the "
-        "buildings that lose service.",
-        OutageInputs, _outage),
+    "flood": Process("flood", FloodInputs, _flood),
+    "closure": Process("closure", ClosureInputs, _closure),
+    "outage": Process("outage", OutageInputs, _outage),
 }
 
 
@@ -138,10 +126,7 @@ def _register_rain() -> None:
                 answer["geometry"] = store.get(conn, answer["id"])["geometry"]
         return answer
 
-    PROCESSES["rain"] = Process(
-        "rain", "Rain flood", "Ngập do mưa",
-        "Rain on the DEM (SCS curve-number runoff, drains, fill-and-spill): where the "
-        "water stands at the end of the rain and what it touches.", RainInputs, run)
+    PROCESSES["rain"] = Process("rain", RainInputs, run)
 
 
 def _register_river() -> None:
@@ -163,9 +148,7 @@ def _register_river() -> None:
         progress(0.05, "routing the river")
         return handler(body, conn, settings, who, Response())  # type: ignore[no-any-return]
 
-    PROCESSES["river"] = Process(
-        "river", "River flood", "Ngập do lũ sông",
-        "A river flood from a discharge or gauge level along the river.", model, run)
+    PROCESSES["river"] = Process("river", model, run)
 
 
 _register_rain()
@@ -194,12 +177,16 @@ def _inline(schema: Any, defs: dict[str, Any]) -> Any:
     return schema
 
 
-def _summary(p: Process, base: str) -> dict[str, Any]:
+def _lang(request: Request) -> str:
+    """``lang`` (vi, en) or Accept-Language; Vietnamese by default."""
+    return i18n.pick(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def _summary(p: Process, base: str, lang: str) -> dict[str, Any]:
     return {
         "id": p.id,
-        "title": p.title,
-        "title_vi": p.title_vi,
-        "description": p.description,
+        "title": i18n.t(f"process.{p.id}.title", lang),
+        "description": i18n.t(f"process.{p.id}.description", lang),
         "version": VERSION,
         "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
         "outputTransmission": ["value"],
@@ -211,7 +198,7 @@ def _summary(p: Process, base: str) -> dict[str, Any]:
     }
 
 
-def _description(p: Process, base: str) -> dict[str, Any]:
+def _description(p: Process, base: str, lang: str) -> dict[str, Any]:
     schema = p.model.model_json_schema()
     defs = schema.get("$defs", {})
     required = set(schema.get("required", ()))
@@ -226,7 +213,7 @@ def _description(p: Process, base: str) -> dict[str, Any]:
             "maxOccurs": 1,
         }
     return {
-        **_summary(p, base),
+        **_summary(p, base, lang),
         "inputs": inputs,
         "outputs": {
             "result": {
@@ -267,7 +254,7 @@ def list_processes(request: Request) -> dict[str, Any]:
     """The what-if analyses this server runs as OGC API – Processes."""
     base = _base(request)
     return {
-        "processes": [_summary(p, base) for p in PROCESSES.values()],
+        "processes": [_summary(p, base, _lang(request)) for p in PROCESSES.values()],
         "links": [_link(f"{base}processes", "self", "The processes")],
     }
 
@@ -279,7 +266,7 @@ def describe_process(process_id: ProcessId, request: Request) -> Response:
     if p is None:
         return _no_such(request, f"no process {process_id!r}; processes: "
                         f"{', '.join(PROCESSES)}", "no-such-process")
-    return JSONResponse(_description(p, _base(request)))
+    return JSONResponse(_description(p, _base(request), _lang(request)))
 
 
 def _fields(exc: ValidationError) -> list[dict[str, str]]:
@@ -338,7 +325,7 @@ def execute(
             return p.run(c, settings, inputs, who, progress)
 
         row = runner.submit(p.id, stored, who.username, work)
-        info = _status(row, base)
+        info = _status(row, base, _lang(request))
         return JSONResponse(info, status_code=201, headers={
             "Location": f"{base}jobs/{row['id']}", "Preference-Applied": "respond-async"})
     answer = p.run(conn, settings, inputs, who, lambda f, m: None)
@@ -353,8 +340,8 @@ def execute(
 
 # -- jobs ------------------------------------------------------------------------------
 
-def _status(row: dict[str, Any], base: str) -> dict[str, Any]:
-    info = jobs.status_info(row)
+def _status(row: dict[str, Any], base: str, lang: str) -> dict[str, Any]:
+    info = jobs.status_info(row, lang)
     links = [_link(f"{base}jobs/{row['id']}", "self", "Job status")]
     if row["status"] == "successful":
         links.append(_link(f"{base}jobs/{row['id']}/results",
@@ -391,7 +378,8 @@ def list_jobs(
     rows = jobs.list_(conn, owner=owner, processes=procs or None, statuses=states or None,
                       limit=limit, offset=offset)
     base = _base(request)
-    return {"jobs": [_status(r, base) for r in rows],
+    lang = _lang(request)
+    return {"jobs": [_status(r, base, lang) for r in rows],
             "links": [_link(str(request.url), "self", "This list")]}
 
 
@@ -402,7 +390,7 @@ def job_status(job_id: JobId, request: Request, conn: ConnDep, who: PrincipalDep
         row = jobs.get(conn, job_id, owner=_signed_in(who))
     except NotFound as exc:
         return _no_such(request, str(exc), "no-such-job")
-    return JSONResponse(_status(row, _base(request)))
+    return JSONResponse(_status(row, _base(request), _lang(request)))
 
 
 @router.get("/jobs/{job_id}/results", summary="Job results")
@@ -417,9 +405,9 @@ def job_results(job_id: JobId, request: Request, conn: ConnDep, who: PrincipalDe
     if row["status"] == "failed":
         err = row.get("error") or {}
         status = int(err.get("status", 500))
-        r = error_response(request, status, str(err.get("code", "JobFailed")),
-                           str(err.get("description") or row.get("message") or "failed"))
-        return r
+        text = jobs.text_of(str(err.get("description") or row.get("message") or "failed"),
+                            _lang(request))
+        return error_response(request, status, str(err.get("code", "JobFailed")), str(text))
     if row["status"] != "successful":
         return _typed(error_response(request, 404, "NotFound",
                                      f"job {job_id} is {row['status']}; no results yet"),
@@ -445,6 +433,6 @@ def dismiss_job(job_id: JobId, request: Request, conn: ConnDep, who: PrincipalDe
             row = jobs.dismiss(conn, job_id, owner=owner)
     except NotFound as exc:
         return _no_such(request, str(exc), "no-such-job")
-    info = _status(row, _base(request))
+    info = _status(row, _base(request), _lang(request))
     info["links"] = [_link(f"{_base(request)}jobs", "up", "The job list")]
     return JSONResponse(info)

@@ -132,6 +132,11 @@ def test_process_list_and_descriptions_have_the_required_fields(client: TestClie
             assert {"title", "description", "schema", "minOccurs", "maxOccurs"} <= set(spec)
             jsonschema.Draft202012Validator.check_schema(spec["schema"])
             assert "$ref" not in str(spec["schema"]), name
+    titles = {p["id"]: p["title"] for p in doc["processes"]}
+    assert titles["flood"] == "Ngập theo mực nước" and titles["rain"] == "Ngập do mưa"
+    en = client.get("/processes/closure?lang=en").json()
+    assert en["title"] == "Road closure" and "drive times" in en["description"]
+    assert client.get("/processes/closure").json()["title"] == "Cấm đường"
     flood = client.get("/processes/flood").json()["inputs"]
     assert flood["water_level_m"]["minOccurs"] == 0
     assert "water surface" in flood["water_level_m"]["description"]
@@ -356,7 +361,7 @@ def test_jobs_survive_a_restart_and_dead_servers_jobs_fail(settings: Settings, e
                     "updated) VALUES (:i, 'flood', 'x', '{}', 'running', :n, now() - "
                     "interval '1 minute', now() - interval '1 minute')"), {"i": jid, "n": inst})
         with TestClient(create_app(settings)) as second:
-            listed = second.get("/jobs", headers=staff).json()["jobs"]
+            listed = second.get("/jobs?lang=en", headers=staff).json()["jobs"]
             by_id = {j["jobID"]: j for j in listed}
             assert by_id[job_id]["status"] == "successful"
             again = second.get(f"/jobs/{job_id}/results", headers=staff).json()
@@ -443,7 +448,9 @@ def test_twin_serve_instances_share_jobs_and_a_killed_servers_job_fails(
     with serve(settings, workers=1) as base:
         staff = _sign_in(base, engine)
         info = httpx.get(f"{base}/jobs/{job_id}", headers=staff).json()
-        assert info["status"] == "failed" and info["message"] == "the server running it stopped"
+        assert info["status"] == "failed" and info["message"] == "máy chủ chạy tác vụ đã dừng"
+        en = httpx.get(f"{base}/jobs/{job_id}", headers={**staff, "Accept-Language": "en"})
+        assert en.json()["message"] == "the server running it stopped"
 
 
 def test_two_workers_a_third_job_waits_accepted(http: httpx.Client, live, dem: str) -> None:  # noqa: ANN001
@@ -454,7 +461,7 @@ def test_two_workers_a_third_job_waits_accepted(http: httpx.Client, live, dem: s
     holding: list[str] = []
 
     def hold(fraction: float, message: str) -> None:
-        if message == "started":
+        if message == "job.started":
             holding.append(threading.current_thread().name)
             release.wait(60)
 
@@ -472,9 +479,10 @@ def test_two_workers_a_third_job_waits_accepted(http: httpx.Client, live, dem: s
             time.sleep(0.02)
         time.sleep(0.3)  # had there been a third worker, it would have taken the third job
         assert len(holding) == 2 and len(set(holding)) == 2
-        states = [http.get(u).json() for u in urls]
+        states = [http.get(u, params={"lang": "en"}).json() for u in urls]
         assert [s["status"] for s in states] == ["running", "running", "accepted"]
         assert states[2]["message"] == "queued" and states[2]["started"] is None
+        assert http.get(urls[2]).json()["message"] == "đang chờ đến lượt"  # vi by default
         # dismissing a queued job: it never runs
         assert http.delete(urls[2]).json()["status"] == "dismissed"
         release.set()
