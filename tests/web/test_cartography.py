@@ -367,6 +367,7 @@ def test_phone_controls_and_legend(device, test_dem) -> None:  # noqa: ANN001
     assert legend["x"] >= 0 and legend["x"] + legend["width"] < controls["x"]
     scale = page.locator("#map-scale").bounding_box()
     sheet = page.locator(".dock").bounding_box()
-    assert scale["y"] + scale["height"] <= sheet["y"] + 1
+    assert scale["y"] + scale["height"] <= min(sheet["y"], legend["y"]) + 1
+    assert scale["x"] + scale["width"] < controls["x"]
     visit.shot("carto-phone-390")
     visit.check()
