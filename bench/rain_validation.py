@@ -92,13 +92,17 @@ def streets(conn: Any, names: list[str]) -> dict[str, tuple[str, Any]]:
     return out
 
 
-def depth_along(dem: Any, depth: np.ndarray, geom: Any) -> float:
+def depth_along(dem: Any, depth: np.ndarray, geom: Any) -> tuple[float, float]:
+    """The deepest water along a street (m) and the share of its length (sampled every
+    half cell) under at least ``THRESHOLD_M``."""
     import shapely
 
     dense = shapely.segmentize(geom, abs(dem.transform.a) * 0.5)
     xy = shapely.get_coordinates(dense)
     d = np.nan_to_num(dem.sample(depth, xy[:, 0], xy[:, 1]), nan=0.0)
-    return float(d.max()) if d.size else 0.0
+    if not d.size:
+        return 0.0, 0.0
+    return float(d.max()), float((d >= THRESHOLD_M).mean())
 
 
 def urban_mask(dem: Any) -> np.ndarray:
@@ -214,8 +218,8 @@ def main() -> None:  # noqa: PLR0915
             if nm not in found:
                 continue
             where, geom = found[nm]
-            dr = depth_along(dem, g.depth, geom)
-            db = depth_along(dem, tub.depth, geom)
+            dr, lr = depth_along(dem, g.depth, geom)
+            db, lb = depth_along(dem, tub.depth, geom)
             n += 1
             hit_r += dr >= THRESHOLD_M
             hit_b += db >= THRESHOLD_M
@@ -223,7 +227,8 @@ def main() -> None:  # noqa: PLR0915
                 dry_r.append(nm)
             if db < THRESHOLD_M:
                 dry_b.append(nm)
-            rows.append(f"| {nm} | {where} | {rep.get(nm, rep['*'])} | {dr:.2f} | {db:.2f} |")
+            rows.append(f"| {nm} | {where} | {rep.get(nm, rep['*'])} | {dr:.2f} | "
+                        f"{100 * lr:.0f} % | {db:.2f} | {100 * lb:.0f} % |")
         wb = res.balance
         s_tub = share(tub.flooded, urban, dem)
         ur = g.depth[g.flooded & urban]
@@ -241,9 +246,9 @@ def main() -> None:  # noqa: PLR0915
                   f"{np.median(ut):.2f} m, 90th percentile {np.percentile(ut, 90):.2f} m", "",
                   f"Named streets flooded (≥ {THRESHOLD_M} m): rain model **{hit_r}/{n}**, "
                   f"bathtub **{hit_b}/{n}**.", "",
-                  "| street | found in | reported (m) | rain model, deepest (m) | "
-                  "bathtub, deepest (m) |",
-                  "|---|---|---|---|---|", *rows, ""]
+                  "| street | found in | reported (m) | rain model, deepest (m) | rain model, "
+                  "length flooded | bathtub, deepest (m) | bathtub, length flooded |",
+                  "|---|---|---|---|---|---|---|", *rows, ""]
         verdict = ("beats" if hit_r > hit_b else "ties with" if hit_r == hit_b else
                    "does NOT beat")
         lines += [f"The rain model {verdict} the bathtub on this event's streets. Dry in "

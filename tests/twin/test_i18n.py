@@ -59,6 +59,10 @@ def test_outage_summary_in_both_languages(engine: Engine, outage_net) -> None:  
 
 def test_flood_notes_in_both_languages(basin) -> None:  # noqa: ANN001, F811
     dry = flood.fill(basin, water_level_m=2, seeds=[lonlat(50, 20)])  # on the hill
-    assert dry.notes == ["1 seed point(s) lie above the water level and flood nothing"]
-    assert dry.notes_vi == ["1 điểm nguồn cao hơn mực nước, không gây ngập"]
+    assert "1 seed point(s) lie above the water level and flood nothing" in dry.notes
+    assert "1 điểm nguồn cao hơn mực nước, không gây ngập" in dry.notes_vi
+    # method, source and limits, the same notes in each language
+    assert len(dry.notes) == len(dry.notes_vi) == 3
+    assert dry.notes[0].startswith("method: bathtub") and "1 given seed" in dry.notes[0]
+    assert dry.notes_vi[0].startswith("phương pháp: lấp bồn") and "điểm nguồn" in dry.notes_vi[0]
     assert flood.sea_level_note("vi").startswith("nguồn mặc định: biển")
