@@ -9,7 +9,8 @@ subscribe here, through one of two backends:
 - **Redis** (``TWIN_REDIS_URL``): each subscription is a Redis pub/sub subscriber. One
   :class:`Relay` per database (whoever holds the advisory lock
   :data:`RELAY_LOCK`, any process that has a subscription competes) listens on
-  PostgreSQL and publishes every notification to Redis under the same channel name. A
+  PostgreSQL and publishes every notification to Redis as ``<database>:<channel>`` (Redis
+  pub/sub channels are server-wide, so two databases can share one Redis). A
   relay that dies frees its lock with its connection; another process takes over within
   a second. Notifications sent while no relay held the lock are lost: listeners heal
   from the database (table versions are re-read every few seconds, live clients replay
@@ -38,6 +39,9 @@ CHANNELS = ("twin_table", "twin_live", "twin_sensor")
 
 RELAY_LOCK = 7_345_001
 """The advisory lock key held by the one relay of a database."""
+
+NOT_LEADER_RETRY = 1.0
+"""Seconds between a standby relay's tries for the lock."""
 
 Message = tuple[str, str]
 """(channel, payload)."""
@@ -124,11 +128,12 @@ class PgListener:
 class RedisListener:
     """A Redis pub/sub subscriber, subscribed (confirmed by the server) on return."""
 
-    def __init__(self, url: str, channels: Sequence[str]) -> None:
+    def __init__(self, url: str, channels: Sequence[str], database_url: str) -> None:
+        self.names = {redis_channel(database_url, ch): ch for ch in channels}
         self.client = redis_client(url)
         self.pubsub = self.client.pubsub()
         try:
-            self.pubsub.subscribe(*channels)
+            self.pubsub.subscribe(*self.names)
             confirmed = 0
             while confirmed < len(set(channels)):
                 m = self.pubsub.get_message(timeout=5.0)
@@ -145,7 +150,8 @@ class RedisListener:
         m = self.pubsub.get_message(timeout=timeout)
         while m is not None:
             if m["type"] == "message":
-                out.append((_text(m["channel"]), _text(m["data"])))
+                ch = _text(m["channel"])
+                out.append((self.names.get(ch, ch), _text(m["data"])))
             if len(out) >= 1000:
                 break
             m = self.pubsub.get_message(timeout=0.0)
@@ -156,6 +162,13 @@ class RedisListener:
             self.pubsub.close()
         finally:
             self.client.close()
+
+
+def redis_channel(database_url: str, channel: str) -> str:
+    """The Redis pub/sub channel of a PostgreSQL channel of this database."""
+    from sqlalchemy.engine import make_url
+
+    return f"{make_url(database_url).database}:{channel}"
 
 
 def _text(v: Any) -> str:
@@ -237,6 +250,10 @@ class Subscription:
                         self.on_messages(batch)
                     elif self.on_idle is not None:
                         self.on_idle()
+            except NotLeader:
+                if self._stop.wait(NOT_LEADER_RETRY):
+                    break
+                continue
             except Exception as exc:  # noqa: BLE001 - reconnect on any failure
                 if self._live.is_set() and not self._stop.is_set():
                     log.warning("%s lost its connection (%s); reconnecting", self.name, exc)
@@ -264,6 +281,7 @@ class Relay:
     def __init__(self, database_url: str, redis_url: str,
                  channels: Sequence[str] = CHANNELS) -> None:
         self.redis_url = redis_url
+        self.names = {ch: redis_channel(database_url, ch) for ch in channels}
         self.forwarded = 0
         self._redis: Any = None
         self.leader = threading.Event()
@@ -281,7 +299,7 @@ class Relay:
     def _forward(self, batch: list[Message]) -> None:
         pipe = self._redis.pipeline(transaction=False)
         for channel, payload in batch:
-            pipe.publish(channel, payload)
+            pipe.publish(self.names.get(channel, channel), payload)
         try:
             pipe.execute()
         except Exception:
@@ -332,7 +350,8 @@ class Bus:
             db = self.database_url
             connect = lambda: PgListener(db, channels, name)  # noqa: E731
         else:
-            connect = lambda: RedisListener(redis_url, channels)  # noqa: E731
+            db = self.database_url
+            connect = lambda: RedisListener(redis_url, channels, db)  # noqa: E731
         sub = Subscription(connect=connect, on_messages=on_messages, name=name,
                            on_connect=on_connect, on_disconnect=on_disconnect,
                            on_idle=on_idle, idle_seconds=idle_seconds, on_stop=self._stopped)
