@@ -155,11 +155,20 @@ class JobRunner:
         self._guard = threading.Lock()
         self._futures: dict[str, Future[None]] = {}
         self._closing = threading.Event()
+        self.swept = threading.Event()
+        """Set once the startup :meth:`sweep` is over (in a thread: a database that is
+        down never holds up the server's start); the job routes wait for it briefly."""
+        threading.Thread(target=self._startup_sweep, name="twin-job-sweep",
+                         daemon=True).start()
+
+    def _startup_sweep(self) -> None:
         try:
             self.sweep()
         except sa_exc.SQLAlchemyError as exc:  # the database down or not migrated yet
             log.warning("could not check for jobs of stopped servers: %s",
                         str(exc).splitlines()[0][:200])
+        finally:
+            self.swept.set()
 
     # --- instance lifecycle -------------------------------------------------------
 

@@ -33,6 +33,7 @@ router = APIRouter(tags=["processes"])
 EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
 CONFORMANCE = jobs.CONFORMANCE
 VERSION = "1.0.0"
+SWEEP_WAIT_S = 5.0
 Run = Callable[[Connection, Settings, Any, Principal, jobs.Progress], dict[str, Any]]
 JobId = Annotated[str, Path(max_length=100)]
 ProcessId = Annotated[str, Path(max_length=50)]
@@ -353,8 +354,12 @@ def _status(row: dict[str, Any], base: str, lang: str) -> dict[str, Any]:
     return info
 
 
-def _signed_in(who: Principal) -> str | None:
-    """Whose jobs the caller may see: None for staff (all), else their own name."""
+def _signed_in(who: Principal, request: Request) -> str | None:
+    """Whose jobs the caller may see: None for staff (all), else their own name. Waits
+    (briefly) for the startup check that fails the jobs of servers that died."""
+    runner = getattr(request.app.state, "jobs", None)
+    if runner is not None:
+        runner.swept.wait(SWEEP_WAIT_S)
     if who.anonymous:
         from fastapi import HTTPException
 
@@ -372,7 +377,7 @@ def list_jobs(
 ) -> dict[str, Any]:
     """Jobs newest first, filtered by process (``processID``) and ``status``; staff see
     every job, others their own."""
-    owner = _signed_in(who)
+    owner = _signed_in(who, request)
     procs = [x for v in process_id or () for x in v.split(",") if x]
     states = [x for v in status or () for x in v.split(",") if x]
     rows = jobs.list_(conn, owner=owner, processes=procs or None, statuses=states or None,
@@ -387,7 +392,7 @@ def list_jobs(
 def job_status(job_id: JobId, request: Request, conn: ConnDep, who: PrincipalDep) -> Response:
     """A job's status: accepted, running, successful, failed; its progress and times."""
     try:
-        row = jobs.get(conn, job_id, owner=_signed_in(who))
+        row = jobs.get(conn, job_id, owner=_signed_in(who, request))
     except NotFound as exc:
         return _no_such(request, str(exc), "no-such-job")
     return JSONResponse(_status(row, _base(request), _lang(request)))
@@ -399,7 +404,7 @@ def job_results(job_id: JobId, request: Request, conn: ConnDep, who: PrincipalDe
     with a link to the stored scenario); 404 ``result-not-ready`` before it is done, the
     job's error when it failed."""
     try:
-        row = jobs.get(conn, job_id, owner=_signed_in(who), with_result=True)
+        row = jobs.get(conn, job_id, owner=_signed_in(who, request), with_result=True)
     except NotFound as exc:
         return _no_such(request, str(exc), "no-such-job")
     if row["status"] == "failed":
@@ -427,7 +432,7 @@ def job_results(job_id: JobId, request: Request, conn: ConnDep, who: PrincipalDe
 def dismiss_job(job_id: JobId, request: Request, conn: ConnDep, who: PrincipalDep) -> Response:
     """Cancel a queued or running job (it stops at its next progress step and keeps
     nothing) or forget a finished one: its record is removed."""
-    owner = _signed_in(who)
+    owner = _signed_in(who, request)
     try:
         with conn.begin():
             row = jobs.dismiss(conn, job_id, owner=owner)
