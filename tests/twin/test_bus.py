@@ -42,6 +42,13 @@ def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-de
     return bool(pred())
 
 
+def into(q: queue.Queue[Message]):  # type: ignore[no-untyped-def]
+    def put(batch: list[Message]) -> None:
+        for m in batch:
+            q.put(m)
+    return put
+
+
 def terminate(engine: Engine, where: str) -> int:
     with engine.connect() as conn:
         return len(conn.execute(text(
@@ -64,7 +71,7 @@ def test_postgres_subscription_reconnects_and_resumes(settings: Settings, engine
     got: queue.Queue[Message] = queue.Queue()
     connects: list[float] = []
     bus = Bus(settings.url())
-    sub = bus.subscribe(["twin_live"], lambda batch: [got.put(m) for m in batch],
+    sub = bus.subscribe(["twin_live"], into(got),
                         name="g-bus-test", on_connect=lambda: connects.append(time.monotonic()))
     try:
         assert sub.wait_live(10)
@@ -112,7 +119,7 @@ def test_one_relay_per_database_and_takeover(settings: Settings, engine: Engine,
                                              redis: RedisServer) -> None:
     a, b = Bus(settings.url(), redis.url), Bus(settings.url(), redis.url)
     got: queue.Queue[Message] = queue.Queue()
-    sub_a = a.subscribe(["twin_live"], lambda batch: [got.put(m) for m in batch], name="g-a")
+    sub_a = a.subscribe(["twin_live"], into(got), name="g-a")
     sub_b = b.subscribe(["twin_live"], lambda batch: None, name="g-b")
     try:
         assert sub_a.wait_live(10) and sub_b.wait_live(10)
