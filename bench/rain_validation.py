@@ -202,6 +202,7 @@ def main() -> None:  # noqa: PLR0915
                 f"facilities, outline; unsaved), median of 3 after a warm-up: "
                 f"{float(np.median(api_ms[1:])) / 1000:.2f} s"] if api_ms else []), ""]
     missing = [n for n in names if n not in found]
+    deepest: list[tuple[float, str]] = []  # the 2022 event's deepest named streets
     for title, (hyeto, ante) in EVENTS.items():
         res = rain.simulate(dem, dep, cn, np.asarray(hyeto), 1.0,
                             rain.DEFAULT_DRAINAGE_MM_PER_H, None, ante)
@@ -223,6 +224,8 @@ def main() -> None:  # noqa: PLR0915
             n += 1
             hit_r += dr >= THRESHOLD_M
             hit_b += db >= THRESHOLD_M
+            if "2022" in title:
+                deepest.append((dr, nm))
             if dr < THRESHOLD_M:
                 dry_r.append(nm)
             if db < THRESHOLD_M:
@@ -258,7 +261,8 @@ def main() -> None:  # noqa: PLR0915
               "flooding the same urban share, and its typical urban depth (the median) "
               "sits in the reported 0.5–1.5 m, where the bathtub's is deeper. It is not a "
               "good street-level model: the deepest water along a street is often several "
-              "metres (8 m on Nguyễn Văn Linh and Hàm Nghi against 0.5–1.5 m reported), "
+              f"metres ({', '.join(f'{d:.1f} m on {n}' for d, n in sorted(deepest)[::-1][:3])}"
+              " in 2022 against 0.5–1.5 m reported), "
               "because SRTM's surface (roofs, trees) walls in street-sized depressions that "
               "the model fills as lakes; and several streets reported flooded stay dry "
               "(listed above), mostly demo streets whose positions are approximate. The "

@@ -310,17 +310,25 @@ def fill_spill_merge(tree: Tree, ground: np.ndarray, area: np.ndarray, water: np
     lakes = np.flatnonzero(act & (step == up))
     full = Wa[lakes] >= cap[lakes] * (1 - 1e-12)
     level[lakes[full]] = top[lakes[full]]
-    for k in lakes[~full].tolist():
-        if Wa[k] <= 0:
-            continue
-        s, e = int(tree.start[k]), int(tree.stop[k])
-        z = cell_z[s:e]
-        o = np.argsort(z, kind="stable")
-        zs, a_s = z[o], cell_a[s:e][o]
-        cum_a, cum_az = np.cumsum(a_s), np.cumsum(a_s * zs)
-        vol_at = zs * (cum_a - a_s) - (cum_az - a_s * zs)
-        j = int(np.searchsorted(vol_at, Wa[k], side="right")) - 1
-        level[k] = (Wa[k] + cum_az[j]) / cum_a[j]
+    # partly filled lakes (disjoint subtrees): each level solves its volume curve, all at
+    # once — cells sorted by (lake, ground), volume when the water reaches each cell
+    ks = lakes[~full & (Wa[lakes] > 0)]
+    if ks.size:
+        lens = tree.stop[ks] - tree.start[ks]
+        seg = np.repeat(np.arange(ks.size), lens)
+        first = np.cumsum(lens) - lens
+        pos = np.arange(int(lens.sum())) - first[seg] + tree.start[ks][seg]
+        z, a = cell_z[pos], cell_a[pos]
+        o = np.lexsort((z, seg))
+        z, a, seg = z[o], a[o], seg[o]
+        ca_, cag_ = np.cumsum(a), np.cumsum(a * z)
+        base_a = np.where(first > 0, ca_[np.maximum(first - 1, 0)], 0.0)
+        base_ag = np.where(first > 0, cag_[np.maximum(first - 1, 0)], 0.0)
+        in_a, in_ag = ca_ - base_a[seg], cag_ - base_ag[seg]
+        vol_at = z * (in_a - a) - (in_ag - a * z)
+        count = np.bincount(seg, weights=vol_at <= Wa[ks][seg], minlength=ks.size)
+        j = first + np.maximum(count.astype(np.int64), 1) - 1
+        level[ks] = (Wa[ks] + in_ag[j]) / in_a[j]
     if sea_nodes is not None:  # inside a depression the sea took: no rain water
         in_sea = sea_nodes.copy()
         for k in range(nn - 1, -1, -1):  # parents before children
