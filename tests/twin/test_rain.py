@@ -267,3 +267,18 @@ def test_nested_depressions_fill_spill_and_merge(
     if mm == 400:  # one lake per depression would have pooled it all in C first
         assert not np.allclose(np.nan_to_num(one_lake.grid.depth[INNER, 4:7]), depth_c,
                                rtol=1e-2)
+
+
+def test_depressions_are_cached_per_terrain(basins: DemArray, tmp_path: Path) -> None:
+    depressions._cache.clear()
+    first = depressions.load(basins, tmp_path, "basins")
+    files = list((tmp_path / "basins").glob("rain_depressions-*.npz"))
+    assert len(files) == 1 and first.tree is not None
+    depressions._cache.clear()  # read back from the file, not recomputed
+    again = depressions.load(basins, tmp_path, "basins")
+    assert again is not first and again.tree is not None
+    assert (again.tree.parent == first.tree.parent).all() and (again.label == first.label).all()
+    rivers = np.zeros(basins.shape, bool)
+    rivers[INNER, 7] = True
+    other = depressions.load(basins, tmp_path, "basins", rivers)
+    assert other.count == 1 and len(list((tmp_path / "basins").glob("*.npz"))) == 2
