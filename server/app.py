@@ -30,9 +30,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.replica_urls:
             app.state.replicas = ReplicaSet(settings, app.state.engine)
             app.state.closers.append(app.state.replicas.close)
+        from server.errors import status_for
         from twin.jobs import JobRunner  # OGC API - Processes jobs (server/routes/processes)
 
-        app.state.jobs = JobRunner(app.state.engine)
+        app.state.jobs = JobRunner(app.state.engine, status_for=status_for)
         app.state.closers.append(app.state.jobs.close)
         try:
             yield

@@ -50,7 +50,7 @@ CONFORMANCE = [
 Progress = Callable[[float, str], None]
 Work = Callable[[Connection, Progress], dict[str, Any]]
 """A job's work: given a connection (no transaction begun) and the progress callback,
-the answer (JSON-able dict; ``id`` the stored scenario, if any)."""
+the answer (a dict of plain JSON values; ``id`` the stored scenario, if any)."""
 
 
 class Dismissed(Exception):  # noqa: N818 - a signal, not an error
@@ -143,8 +143,12 @@ def dismiss(conn: Connection, job_id: str, *, owner: str | None = None) -> dict[
 class JobRunner:
     """The worker pool of one server instance (``app.state.jobs``)."""
 
-    def __init__(self, engine: Engine, workers: int = JOB_WORKERS) -> None:
+    def __init__(self, engine: Engine, workers: int = JOB_WORKERS,
+                 status_for: Callable[[Exception], int] = lambda exc: 500) -> None:
+        """``status_for``: the HTTP status a job's error answers its results with (the
+        server's one mapping, ``server.errors.status_for``)."""
         self.engine = engine
+        self.status_for = status_for
         self.workers = workers
         self.instance = secrets.randbelow(2**31 - 1) + 1
         self.started_at = dt.datetime.now(dt.UTC)
@@ -319,9 +323,7 @@ class JobRunner:
             self._finish_stopped(job_id)
             return
         except TwinError as exc:
-            from server.errors import status_for  # the one mapping of errors to statuses
-
-            self._fail(job_id, status_for(exc), type(exc).__name__, str(exc)[:2000])
+            self._fail(job_id, self.status_for(exc), type(exc).__name__, str(exc)[:2000])
             return
         except sa_exc.DataError as exc:
             first = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
@@ -332,9 +334,7 @@ class JobRunner:
             log.exception("job %s failed", job_id)
             self._fail(job_id, 500, "InternalServerError", "job.internal")
             return
-        from fastapi.encoders import jsonable_encoder
-
-        body = json.dumps(jsonable_encoder(answer))
+        body = json.dumps(answer)
         scenario = answer.get("id") if isinstance(answer.get("id"), int) else None
         with self.engine.begin() as conn:
             done = conn.execute(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection
@@ -323,15 +324,13 @@ def execute(
         stored = inputs.model_dump(mode="json", exclude_unset=True)
 
         def work(c: Connection, progress: jobs.Progress) -> dict[str, Any]:
-            return p.run(c, settings, inputs, who, progress)
+            return jsonable_encoder(p.run(c, settings, inputs, who, progress))  # type: ignore[no-any-return]
 
         row = runner.submit(p.id, stored, who.username, work)
         info = _status(row, base, _lang(request))
         return JSONResponse(info, status_code=201, headers={
             "Location": f"{base}jobs/{row['id']}", "Preference-Applied": "respond-async"})
     answer = p.run(conn, settings, inputs, who, lambda f, m: None)
-    from fastapi.encoders import jsonable_encoder
-
     out = {"result": answer} if mode == "document" else answer
     headers = {}
     if answer.get("id") is not None:
