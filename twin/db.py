@@ -84,16 +84,20 @@ class ReplicaSet:
             except Exception:  # noqa: BLE001 - down or unreachable: skipped
                 self.healthy[i], self.lag_bytes[i] = False, None
 
-    def read_engine(self) -> Engine:
+    def pick(self) -> int | None:
+        """The index of the next healthy replica in turn (None: none is healthy)."""
         n = len(self.engines)
         for k in range(n):
             i = (self._next + k) % n
             if self.healthy[i]:
                 self._next = i + 1
-                self.reads[i] += 1
-                return self.engines[i]
-        self.reads[-1] += 1
-        return self.primary
+                return i
+        return None
+
+    def read_engine(self) -> Engine:
+        i = self.pick()
+        self.reads[-1 if i is None else i] += 1
+        return self.primary if i is None else self.engines[i]
 
     def close(self) -> None:
         self._stop.set()

@@ -21,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 
 from layers.access import is_staff
-from server.deps import get_principal
+from server.deps import get_principal, read_engine
 from twin.errors import InputError, NotFound
 from twin.sensors import aggregate as agg
 from twin.sensors import gateways, ingest, payloads, query, write
@@ -210,7 +210,7 @@ def aggregate(
 ) -> ORJSONResponse:
     """``interval`` (30s, 15min, 1h, 1d, PT15M), ``fn`` (avg, min, max, sum, count,
     stddev, first, last), ``from`` / ``to`` (ISO 8601). Default: the last 24 h of data."""
-    with request.app.state.engine.connect() as conn:
+    with read_engine(request).connect() as conn:  # a healthy replica when configured
         out = agg.aggregate(conn, datastream_id, interval=interval, fn=fn, start=from_,
                             end=to, public_only=_public(request))
     return ORJSONResponse(out)
@@ -223,7 +223,7 @@ def read(request: Request, path: str) -> Response:
     b = Binder()
     opts = query.parse_options(dict(request.query_params))
     base = base_url(request)
-    with request.app.state.engine.connect() as conn:
+    with read_engine(request).connect() as conn:  # a healthy replica when configured
         tgt = query.resolve(conn, segments, b, anon)
         out = query.read(conn, tgt, opts, b, anon=anon, base=base)
     if "$value" in out:

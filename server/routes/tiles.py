@@ -180,14 +180,14 @@ async def _render(svc: TileService, key: TileKey, layers: Sequence[Layer]) -> by
     """Render a missed tile in the threadpool and cache it. With the cache on, requests
     for a tile already being rendered wait for that render instead of repeating it."""
     if not svc.cache.enabled:
-        return await run_in_threadpool(svc.render, layers, key.z, key.x, key.y)
+        return await run_in_threadpool(svc.render, layers, key.z, key.x, key.y, key.versions)
     pending = svc.inflight.get(key)
     if pending is not None:
         return await asyncio.shield(pending)
     fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
     svc.inflight[key] = fut
     try:
-        body = await run_in_threadpool(svc.render, layers, key.z, key.x, key.y)
+        body = await run_in_threadpool(svc.render, layers, key.z, key.x, key.y, key.versions)
         svc.cache.put(key, body)
         fut.set_result(body)
         return body
