@@ -41,7 +41,7 @@ _FAMILIES = {
     "metrics": "metrics", "": "viewer", "plan": "viewer", "ops": "viewer",
     "signin": "viewer", "track": "viewer", "report": "viewer", "viewer": "viewer",
     "openapi.json": "openapi", "docs": "openapi", "redoc": "openapi",
-    "conformance": "features",
+    "conformance": "features", "processes": "processes", "jobs": "processes",
 }
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -383,8 +383,11 @@ def list_jobs(
                       limit=limit, offset=offset)
     base = _base(request)
     lang = _lang(request)
-    return {"jobs": [_status(r, base, lang) for r in rows],
-            "links": [_link(str(request.url), "self", "This list")]}
+    links = [_link(str(request.url), "self", "This list")]
+    if len(rows) == limit:
+        links.append(_link(str(request.url.include_query_params(offset=offset + limit)),
+                           "next", "The next page"))
+    return {"jobs": [_status(r, base, lang) for r in rows], "links": links}
 
 
 @router.get("/jobs/{job_id}", summary="Job status")

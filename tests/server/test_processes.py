@@ -199,6 +199,10 @@ def test_async_job_from_submission_to_results(http: httpx.Client, dem: str,
         "/jobs", params={"processID": "closure"}).json()["jobs"]]
     assert job_id not in [j["jobID"] for j in http.get(
         "/jobs", params={"status": "running"}).json()["jobs"]]
+    page = http.get("/jobs", params={"limit": 1}).json()
+    assert len(page["jobs"]) == 1 and page["jobs"][0]["jobID"] == job_id  # newest first
+    nxt = next(link["href"] for link in page["links"] if link["rel"] == "next")
+    assert "offset=1" in nxt and job_id not in [j["jobID"] for j in http.get(nxt).json()["jobs"]]
     # forgetting a finished job removes its record, not its scenario
     gone = http.delete(f"/jobs/{job_id}")
     assert gone.status_code == 200 and gone.json()["status"] == "dismissed"
