@@ -79,6 +79,11 @@ def test_model_and_draw_the_flood_of_a_flood_incident(visit, live_server, slope_
     assert int(shown.replace(".", "").replace(",", "")) == summary["buildings"]["count"]
     assert page.locator('#opsflood-counts tr[data-row="impassable"]').count() == 1
     assert page.locator('#opsflood-counts tr[data-row="facilities"]').count() == 1
+    # the model, its data and limits; the depth legend in metres with the outline
+    assert "Phương pháp" in page.inner_text("#opsflood-method")
+    assert len(page.locator("#opsflood-method li").all()) >= 1
+    legend = page.inner_text('#map-legend [data-legend="ops-flood"]')
+    assert "≥ 2 m" in legend and "Ranh giới vùng ngập" in legend
 
     # drawn: the outline with its feature, and the depth tiles once loaded
     assert set(_flood_layers(page)) >= {f"ops-flood-area-{sid}", f"ops-flood-depth-{sid}"}

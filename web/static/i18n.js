@@ -798,3 +798,5 @@ Object.assign(window.TWIN_TEXTS.en, {
   "wi.noFacility": "No hospital or fire station can be reached by road from this point.",
 });
 // end cartography (D)
+  "legend.minutes": "{min} phút",
+  "legend.minutes": "{min} min",

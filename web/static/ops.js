@@ -89,8 +89,10 @@
         radiusUnits: "pixels", getRadius: 7, getFillColor: [255, 255, 255, 255],
         getLineColor: O.hospital, stroked: true, lineWidthUnits: "pixels", getLineWidth: 3,
       }),
+      // name and drive time in the overlay colour (the basemap's own label is the name only)
       T.style.names("ops-hospital-names", help.nearest.map((h) => ({ pos: [h.lon, h.lat],
-        text: (T.lang === "en" && h.name_en) || h.name_vi || h.name_en || "" }))),
+        text: ((T.lang === "en" && h.name_en) || h.name_vi || h.name_en || "") + " · " +
+          T.t("legend.minutes", { min: num(h.eta_min, 1) }) })), { getColor: T.style.overlay.hospital }),
     ]);
     T.legend.set("ops-help", { titleKey: "legend.help", entries: [
       { key: "route", labelKey: "legend.helpRoute", color: O.help_route, kind: "line" },
