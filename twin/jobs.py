@@ -53,6 +53,10 @@ Work = Callable[[Connection, Progress], dict[str, Any]]
 the answer (a dict of plain JSON values; ``id`` the stored scenario, if any)."""
 
 
+class Stopping(TwinError):
+    """A job submitted while the server stops (the server answers 503)."""
+
+
 class Dismissed(Exception):  # noqa: N818 - a signal, not an error
     """Raised from the progress callback when the job was dismissed or the server stops."""
 
@@ -212,7 +216,7 @@ class JobRunner:
     def _ensure_started(self) -> ThreadPoolExecutor:
         with self._guard:
             if self._closing.is_set():
-                raise TwinError("the server is stopping")
+                raise Stopping("the server is stopping; submit the job again")
             if self._pool is None:
                 conn = self.engine.connect()
                 conn.execute(text("SELECT pg_advisory_lock(:ns, :i)"),

@@ -326,7 +326,11 @@ def execute(
         def work(c: Connection, progress: jobs.Progress) -> dict[str, Any]:
             return jsonable_encoder(p.run(c, settings, inputs, who, progress))  # type: ignore[no-any-return]
 
-        row = runner.submit(p.id, stored, who.username, work)
+        try:
+            row = runner.submit(p.id, stored, who.username, work)
+        except jobs.Stopping as exc:
+            return error_response(request, 503, "ServiceUnavailable", str(exc),
+                                  headers={"Retry-After": "5"})
         info = _status(row, base, _lang(request))
         return JSONResponse(info, status_code=201, headers={
             "Location": f"{base}jobs/{row['id']}", "Preference-Applied": "respond-async"})

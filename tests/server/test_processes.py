@@ -500,3 +500,13 @@ def test_two_workers_a_third_job_waits_accepted(http: httpx.Client, live, dem: s
     finally:
         release.set()
         runner.on_progress = None
+
+
+def test_a_stopping_server_refuses_new_jobs(settings: Settings, engine: Engine) -> None:
+    with TestClient(create_app(settings)) as c:
+        staff = token_for(c, engine, "planner")
+        c.app.state.jobs.close()  # type: ignore[attr-defined]
+        r = c.post("/processes/outage/execution", headers={**staff, **ASYNC},
+                   json={"inputs": {"edge_id": 1}})
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert "stopping" in r.json()["description"]
