@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from layers.catalog import load_catalog
 from server import openapi
+from server.compression import Compression
 from server.errors import RequestContext, install_error_handlers
 from server.guards import InputGuard
 from server.routes import health
@@ -66,9 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outermost last: a request id first, then bounded bodies and no NUL characters
     app.add_middleware(InputGuard)
     app.add_middleware(RequestContext)
-    # gzip for JSON, GeoJSON, CSV, HTML and scripts the client accepts it for; tiles come
-    # gzipped already, images and event streams are left alone
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5,
+    # brotli or gzip for JSON, GeoJSON, CSV, HTML and scripts the client accepts it for;
+    # tiles come gzipped already, images and event streams are left alone
+    app.add_middleware(Compression, minimum_size=1024, compresslevel=5,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES,
                                               "application/vnd.mapbox-vector-tile"))
     from server import metrics

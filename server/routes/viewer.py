@@ -25,7 +25,9 @@ from starlette.staticfiles import StaticFiles
 import web
 from layers.access import is_staff
 from layers.catalog import Catalog, Layer
+from server.compression import accepted_encodings
 from server.deps import CatalogDep, PrincipalDep
+from web import assets
 from web.pages import Page, render_map_page, render_signin_page
 
 router = APIRouter(tags=["viewer"])
@@ -163,17 +165,27 @@ def viewer_layers(catalog: CatalogDep, principal: PrincipalDep) -> dict[str, Any
 
 @router.api_route("/static/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def static(path: str, request: Request) -> Response:
-    """Files of ``web/static`` (a route, not a mount: routers cannot carry mounts)."""
-    if path.startswith("vendor/") and "gzip" in request.headers.get("accept-encoding", ""):
-        gz = (_VENDOR / (path.removeprefix("vendor/") + ".gz")).resolve()
-        if gz.parent == _VENDOR and gz.is_file():  # web.assets precompressed it
-            media = mimetypes.guess_type(path)[0] or "application/octet-stream"
-            return FileResponse(gz, media_type=media, headers={
-                "Content-Encoding": "gzip", "Vary": "Accept-Encoding",
-                "Cache-Control": "public, max-age=86400"})
+    """Files of ``web/static`` (a route, not a mount: routers cannot carry mounts).
+    Vendor files under their hashed names (web.assets' manifest) are immutable."""
+    cache = "public, max-age=86400"
+    if path.startswith("vendor/"):
+        plain = assets.unhash(path.removeprefix("vendor/"))
+        if plain is not None:
+            path, cache = "vendor/" + plain, "public, max-age=31536000, immutable"
+        accepted = accepted_encodings(request.headers.get("accept-encoding", ""))
+        for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
+            if encoding not in accepted:
+                continue
+            packed = (_VENDOR / (path.removeprefix("vendor/") + suffix)).resolve()
+            if packed.parent == _VENDOR and packed.is_file():  # web.assets precompressed it
+                media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+                return FileResponse(packed, media_type=media, headers={
+                    "Content-Encoding": encoding, "Vary": "Accept-Encoding",
+                    "Cache-Control": cache})
     response = await _static.get_response(path, request.scope)
     if path.startswith("vendor/"):
-        response.headers["Cache-Control"] = "public, max-age=86400"
+        response.headers["Cache-Control"] = cache
+        response.headers["Vary"] = "Accept-Encoding"
     else:
         response.headers["Cache-Control"] = "no-cache"
     return response
