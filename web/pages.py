@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import pydeck as pdk
 
+from web.assets import vendor_url
 from web.panels import panels_html, signin_html
 
 Page = Literal["map", "plan", "ops", "track"]
@@ -62,8 +63,8 @@ def localise(page: str) -> str:
     """Swap pydeck's CDN tags for our local copies; refuse to return any external URL."""
     page = _EXTERNAL_TAG.sub("", page)
     head_assets = (
-        f'<script src="{VENDOR}/deckgl-bundle.js"></script>\n'
-        f'    <link rel="stylesheet" href="{VENDOR}/maplibre-gl.css" />\n'
+        f'<script src="{vendor_url("deckgl-bundle.js")}"></script>\n'
+        f'    <link rel="stylesheet" href="{vendor_url("maplibre-gl.css")}" />\n'
         f'    <link rel="stylesheet" href="{STATIC}/twin.css" />\n'
         f'    <link rel="stylesheet" href="{STATIC}/citizen.css" />\n'
         f'    <link rel="icon" href="{STATIC}/favicon.svg" type="image/svg+xml" />\n'
@@ -118,7 +119,7 @@ def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None =
         "layers": layers,
         "home": HOME_VIEW,
         "background": list(BACKGROUND),
-        "workerUrl": f"{VENDOR}/mvt-worker.js",
+        "workerUrl": vendor_url("mvt-worker.js"),
         "staffOnly": page in ("plan", "ops"),
         "api": api or {},
     }
