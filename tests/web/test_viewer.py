@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from tests.web.city import HAI_CHAU_WARD, LANDMARK, SOURCE, box
 from tests.web.conftest import PLANNER
+from web import assets
 from web.pages import BACKGROUND
 from web.screenshot import wait_idle
 
@@ -39,7 +40,9 @@ def test_map_loads_offline_and_draws_the_city(visit):
     visit.check()
     tiles = [u for u in visit.requests if "/tiles/" in u]
     assert any("buildings" in u and u.endswith(".mvt") for u in tiles), tiles
-    assert any(u.endswith("/static/vendor/deckgl-bundle.js") for u in visit.requests)
+    # deck.gl under its hashed, immutable name (web.assets manifest)
+    bundle = "/static/vendor/" + assets.manifest()["deckgl-bundle.js"]
+    assert any(u.endswith(bundle) for u in visit.requests)
     # buildings (extruded at this zoom) cover a good part of the map, in their own colours
     drawn = not_background(map_area(img))
     assert drawn.mean() > 0.25, f"only {drawn.mean():.0%} of the map is drawn"
