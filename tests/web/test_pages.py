@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from server.app import create_app
 from tests.server.helpers import token_for
+from web.assets import vendor_url
 from web.pages import localise, render_map_page
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
@@ -39,7 +40,7 @@ def test_pages_are_html_with_no_external_url(client, path):
         assert url.startswith(("/", "#")), url
     if path != "/signin":
         assert "createDeck(" in page  # pydeck's own page, kept
-        assert '<script src="/static/vendor/deckgl-bundle.js">' in page
+        assert f'<script src="{vendor_url("deckgl-bundle.js")}">' in page  # hashed name
         cfg = _config(page)
         ids = {lyr["id"] for lyr in cfg["layers"]}
         assert {"water", "roads", "buildings", "places"} <= ids
