@@ -133,7 +133,7 @@ def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None =
     if page == "track":
         scripts += ["track.js"]
     if page == "plan":
-        scripts += ["draw.js", "plan.js", "whatif.js"]
+        scripts += ["draw.js", "plan.js", "whatif.js", "scenarios.js"]
     if page == "ops":
         scripts += ["ops.js", "alarms.js", "opsflood.js"]
     tail = _config_script(config) + _scripts(scripts)

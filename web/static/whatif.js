@@ -13,7 +13,9 @@
     origin: null, kind: null, closure: null, outage: null };
   const locale = () => (T.lang === "vi" ? "vi-VN" : "en-GB");
   const num = (n, d) => (n === undefined || n === null ? "—" : Number(n).toLocaleString(locale(), { maximumFractionDigits: d || 0 }));
-  const post = (path, body) => T.api(path, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+  // every answer is announced (twin:scenario): the saved-scenarios list shows a stored one
+  const post = (path, body) => T.api(path, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } })
+    .then((out) => { document.dispatchEvent(new CustomEvent("twin:scenario", { detail: out })); return out; });
   const err = (msg) => { T.$("#whatif-error").textContent = msg || ""; };
   const nameOf = (f) => (T.lang === "en" && f.name_en) || f.name_vi || f.name_en || T.t("class." + f.kind);
 
@@ -393,6 +395,39 @@
       if (W.closure) V.setExtra("whatif-closure", closureLayers(W.closure.features || { features: [] }));
     });
   }
+  // a stored scenario (GET /scenarios/{id}, with features for a closure or an outage)
+  // drawn and described as when it was run (saved scenarios, scenarios.js)
+  const DEPTH = ["flood", "rain", "river"];
+  function layersOf(sc, prefix) {
+    if (DEPTH.includes(sc.kind)) return sc.links && sc.links.tiles ? [T.tokenTiles((prefix || "") + "whatif-flood-" + sc.id, sc.links.tiles)] : [];
+    const fc = sc.features || { features: [] };
+    const out = sc.kind === "closure" ? closureLayers(fc) : outageLayers(fc);
+    return prefix ? out.map((l) => l.clone({ id: prefix + l.id })) : out;
+  }
+  function showStored(sc) {
+    err("");
+    const kind = DEPTH.includes(sc.kind) ? "flood" : sc.kind;
+    startKind(kind);
+    W.kind = kind;
+    if (kind === "flood") {
+      W.seq++;
+      if (W.flood && W.flood.id !== sc.id) W.prev = W.flood;
+      W.flood = { id: sc.id, level: sc.summary.water_level_m, summary: sc.summary, links: sc.links };
+      V.setExtra("whatif-flood", layersOf(sc)[0] || null);
+      renderFlood();
+    } else if (kind === "closure") {
+      W.closure = sc;
+      T.$("#closure-box").hidden = false;
+      renderClosureResult();
+      V.setExtra("whatif-closure", layersOf(sc));
+      closureLegend();
+    } else {
+      W.outage = sc;
+      renderOutageResult();
+      V.setExtra("whatif-outage", layersOf(sc));
+      outageLegend();
+    }
+  }
   document.addEventListener("twin:ready", setup, { once: true });
-  window.twinWhatIf = { runFlood, runClosure, runOutage, clearAll, state: W };
+  window.twinWhatIf = { runFlood, runClosure, runOutage, clearAll, showStored, layersOf, state: W };
 })();
