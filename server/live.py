@@ -123,7 +123,7 @@ class LiveHub:
     def start(self) -> None:
         bus = bus_for(self.settings.url(), self.settings.redis_url)
         self.subscription = bus.subscribe([LIVE_CHANNEL, SENSOR_CHANNEL], self._on_batch,
-                                          name="twin-live", idle_seconds=1.0)
+                                          name="twin-live")
         self.subscription.wait_live(timeout=10)
 
     def stop(self) -> None:
