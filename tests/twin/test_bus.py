@@ -132,10 +132,12 @@ def test_one_relay_per_database_and_takeover(settings: Settings, engine: Engine,
         assert got.get(timeout=5) == ("twin_live", "once")
         time.sleep(0.5)
         assert got.empty()  # not twice
+        leads = a.relay.sub.connects + b.relay.sub.connects
         n = terminate(engine, "pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
                       f"AND objid = {RELAY_LOCK} AND granted)")
         assert n == 1  # the leader's connection is killed: some relay leads again
-        assert wait_for(lambda: a.relay.leader.is_set() or b.relay.leader.is_set())  # type: ignore[union-attr]
+        assert wait_for(lambda: a.relay.sub.connects + b.relay.sub.connects > leads)  # type: ignore[union-attr]
+        assert a.relay.leader.is_set() != b.relay.leader.is_set()
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_notify('twin_live', 'again')"))
         assert got.get(timeout=5) == ("twin_live", "again")
