@@ -46,7 +46,7 @@ $(VENV)/.installed: pyproject.toml
 
 web-assets: web/static/vendor/.installed
 
-web/static/vendor/.installed: web/package.json web/assets.py
+web/static/vendor/.installed: web/package.json web/assets.py pyproject.toml  # pydeck, brotli
 	@echo "==> viewer assets from npm"
 	@cd web && npm install --no-audit --no-fund --loglevel=error
 	@$(BIN)/python -m web.assets
