@@ -90,8 +90,9 @@ def test_burst_pipe_and_road_closure_by_clicking(visit):
 
     # close Lê Duẩn by clicking it, then run: cut-offs and drive times in the panel
     page.click("#closure-mode")
-    _centre(visit, 108.218, 16.0705)
-    x, y = visit.project(108.218, 16.0705)
+    # east of the minor streets' ends (108.225), where Lê Duẩn runs alone
+    _centre(visit, 108.2258, 16.0705)
+    x, y = visit.project(108.2258, 16.0705)
     page.mouse.click(x, y)
     page.wait_for_selector("#closure-list li")
     assert "Lê Duẩn" in page.inner_text("#closure-list")
