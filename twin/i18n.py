@@ -169,10 +169,10 @@ MESSAGES: dict[str, dict[str, str]] = {
               "out to the sea ({sea:g} m) or a river ({rivers})",
     },
     "rain.drain_source": {
-        "vi": "mặc định: cống thành phố thiết kế cho 100–200 mm/ngày (issue 16, theo "
-              "flood_2022_10_14 / aseannow), lấy mức cao 200 mm/ngày",
-        "en": "default: the city's drains are built for 100–200 mm a day (issue 16, after "
-              "flood_2022_10_14 / aseannow), the upper 200 mm/day taken",
+        "vi": "mặc định: 200 mm/ngày, mức cao của 100–200 mm/ngày mà cống thành phố được "
+              "thiết kế theo issue 16 (facts.yaml không có số liệu cống)",
+        "en": "default: 200 mm/day, the upper end of the 100–200 mm a day the city's drains "
+              "are built for according to issue 16 (facts.yaml carries no drain figure)",
     },
     "rain.drain_given": {"vi": "do người dùng đặt", "en": "as given"},
     "rain.balance": {

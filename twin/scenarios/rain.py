@@ -43,8 +43,9 @@ from twin.settings import Settings
 
 Progress = Callable[[float, str], None]
 
-#: The city's drains are built for 100–200 mm a day (issue 16, after the reporting on
-#: flood_2022_10_14 in facts.yaml); the upper figure, as mm/h, is the default.
+#: The city's drains are built for 100–200 mm a day according to issue 16 (facts.yaml
+#: carries no drain figure; its flood_2022_10_14 gives the rain); the upper figure, as
+#: mm/h, is the default.
 DEFAULT_DRAINAGE_MM_PER_H = 200 / 24
 MIN_DEPTH_M = 0.1  # shallower standing water is not counted as flooded
 MAX_RAIN_MM = 3000.0  # > the 1,752.6 mm of Oct 2025, the largest in the facts
