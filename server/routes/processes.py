@@ -9,7 +9,8 @@ respond-async``, as a job (:mod:`twin.jobs`) followed at ``/jobs/{jobId}``.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy import Connection
 
 from layers.access import is_staff
@@ -96,14 +97,16 @@ PROCESSES: dict[str, Process] = {
 
 def _register_rain() -> None:
     """Rain floods (issue 16), when ``twin.scenarios.rain`` and its route exist."""
-    if importlib.util.find_spec("twin.scenarios.rain") is None or \
-            importlib.util.find_spec("server.routes.rain") is None:
-        return
-    from server.routes import rain as rain_route
+    try:
+        rain_route = importlib.import_module("server.routes.rain")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("server.routes.rain", "twin.scenarios.rain"):
+            return  # not installed
+        raise
     from twin.scenarios import store
     from twin.scenarios.rain import RainParams, run_rain
 
-    class RainInputs(rain_route.RainIn):
+    class RainInputs(rain_route.RainIn):  # type: ignore[name-defined]
         include: list[Literal["features", "geometry", "depth_classes"]] | None = Field(
             default=None, max_length=3, description="add the affected buildings and roads "
             "(features), the flooded outline (geometry), the flooded land by depth class "
@@ -132,25 +135,40 @@ def _register_rain() -> None:
 
 
 def _register_river() -> None:
-    """River floods (issue 16), when ``twin.scenarios.river`` and its route exist: the
-    route's request model ``RiverIn`` and handler ``river`` (body, conn, settings, who,
-    response)."""
-    if importlib.util.find_spec("twin.scenarios.river") is None or \
-            importlib.util.find_spec("server.routes.river") is None:
-        return
-    river_route = importlib.import_module("server.routes.river")
-
+    """River floods (issue 16), when ``server.routes.river`` (and the model it imports)
+    exist: the route's request model ``RiverIn`` and its handler ``river``, called with
+    the parameters it names (body, conn, settings, who, response, include)."""
+    try:
+        river_route = importlib.import_module("server.routes.river")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("server.routes.river", "twin.scenarios.river"):
+            return  # not written yet
+        raise
     model = getattr(river_route, "RiverIn", None)
     handler = getattr(river_route, "river", None)
-    if model is None or handler is None:
+    if not (isinstance(model, type) and issubclass(model, BaseModel) and callable(handler)):
         return
+    params = inspect.signature(handler).parameters
+
+    class RiverInputs(model):  # type: ignore[misc, valid-type]
+        model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    inputs: type[BaseModel] = RiverInputs
+    if "include" in params:  # the route's include query parameter as an input (a list)
+        inputs = create_model(
+            "RiverInputs", __base__=RiverInputs,
+            include=(list[str] | None, Field(default=None, max_length=5)))
 
     def run(conn: Connection, settings: Settings, body: Any, who: Principal,
             progress: jobs.Progress) -> dict[str, Any]:
-        progress(0.05, "routing the river")
-        return handler(body, conn, settings, who, Response())  # type: ignore[no-any-return]
+        progress(0.05, "river flood")
+        given = {"body": body, "conn": conn, "settings": settings, "who": who,
+                 "response": Response(),
+                 "include": _include(getattr(body, "include", None))}
+        kwargs = {name: given[name] for name in params if name in given}
+        return handler(**kwargs)  # type: ignore[no-any-return]
 
-    PROCESSES["river"] = Process("river", model, run)
+    PROCESSES["river"] = Process("river", inputs, run)
 
 
 _register_rain()

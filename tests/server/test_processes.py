@@ -512,3 +512,56 @@ def test_a_stopping_server_refuses_new_jobs(settings: Settings, engine: Engine) 
                    json={"inputs": {"edge_id": 1}})
         assert r.status_code == 503 and r.headers["retry-after"] == "5"
         assert "stopping" in r.json()["description"]
+
+
+def test_river_registers_from_its_route_once_written(client: TestClient, staff,  # noqa: ANN001
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """River floods are being written elsewhere: a route module with ``RiverIn`` and
+    ``river`` becomes the process ``river``, its inputs and include handled as rain's."""
+    import sys
+    import types
+
+    from pydantic import BaseModel, Field
+
+    from server.routes import processes
+
+    class RiverIn(BaseModel):
+        discharge_m3s: float = Field(gt=0, le=50_000, description="peak discharge")
+        save: bool = True
+
+    seen: list[tuple[float, str | None, str | None]] = []
+
+    def river(body: RiverIn, conn, settings, who, response, include=None):  # noqa: ANN001, ANN202
+        seen.append((body.discharge_m3s, who.username and "who", include))
+        return {"id": None, "kind": "river", "summary": {"discharge_m3s": body.discharge_m3s}}
+
+    fake = types.ModuleType("server.routes.river")
+    fake.RiverIn = RiverIn  # type: ignore[attr-defined]
+    fake.river = river  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "server.routes.river", fake)
+    monkeypatch.setitem(processes.PROCESSES, "river", processes.PROCESSES["flood"])
+    processes._register_river()
+    assert processes.PROCESSES["river"].id == "river"
+    d = client.get("/processes/river").json()
+    assert d["title"] == "Ngập do lũ sông"
+    assert set(d["inputs"]) == {"discharge_m3s", "save", "include"}
+    assert d["inputs"]["discharge_m3s"]["minOccurs"] == 1
+    r = client.post("/processes/river/execution", headers=staff, json={
+        "inputs": {"discharge_m3s": 3200, "include": ["features"]}})
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"]["discharge_m3s"] == 3200 and seen[-1] == (3200, "who", "features")
+    r = client.post("/processes/river/execution", headers=staff,
+                    json={"inputs": {"discharge_m3s": -1, "gauge": 2}})
+    assert r.status_code == 400 and {f["name"] for f in r.json()["fields"]} == {
+        "discharge_m3s", "gauge"}
+    r = client.post("/processes/river/execution", headers={**staff, **ASYNC},
+                    json={"inputs": {"discharge_m3s": 800}})
+    assert r.status_code == 201
+    deadline = time.monotonic() + 30
+    while (info := client.get(r.headers["location"], headers=staff).json())["status"] in (
+            "accepted", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert info["status"] == "successful"
+    assert client.get(r.headers["location"] + "/results", headers=staff).json()[
+        "summary"]["discharge_m3s"] == 800
