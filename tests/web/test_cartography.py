@@ -238,8 +238,11 @@ def test_closure_from_a_picked_origin_lists_facilities_before_and_after(
                 "whatif-closure-names"} <= set(ids)
 
         def layer(prop: str, lid: str):  # noqa: ANN202
-            return page.evaluate(f"Twin.viewer.deck.layerManager.getLayers().find((l) => "
-                                 f"l.id === '{lid}').props.{prop}")
+            # deck.gl takes new layers on its next frame (slow on the loaded machine)
+            return page.wait_for_function(
+                f"() => {{ const l = Twin.viewer.deck.layerManager.getLayers().find((x) => "
+                f"x.id === '{lid}'); return l ? [l.props.{prop}] : null; }}",
+                timeout=30_000).json_value()[0]
 
         # after: one solid path per facility; before: the same routes cut into dashes
         assert layer("data.length", "whatif-closure-after") == 2
@@ -354,10 +357,11 @@ def test_ops_utilities_off_incident_list_in_few_tabs_and_named_hospital_routes(
     names = page.wait_for_function(
         "() => { const l = Twin.viewer.deck.layerManager.getLayers().find((x) => x.id === "
         "'ops-hospital-names'); return l && l.props.data.map((d) => d.text); }",
-        timeout=10_000).json_value()
+        timeout=30_000).json_value()
     assert any(n.startswith("Bệnh viện Đà Nẵng · ") and n.endswith(" phút") for n in names)
-    colour = page.evaluate("Twin.viewer.deck.layerManager.getLayers().find((x) => x.id === "
-                           "'ops-routes').props.getColor")
+    colour = page.wait_for_function(
+        "() => { const l = Twin.viewer.deck.layerManager.getLayers().find((x) => x.id === "
+        "'ops-routes'); return l && l.props.getColor; }", timeout=30_000).json_value()
     assert colour[1] > colour[0] + 60  # teal, not the incidents' red
     assert set(_legend(page)["ops-help"]) == {"route", "hospital"}
     assert "Tuyến lái xe đến bệnh viện" in page.inner_text("#map-legend")
