@@ -69,6 +69,10 @@ def test_save_rename_reopen_compare_share(device, saved_dem) -> None:  # noqa: A
     v.sign_in(PLANNER, "/plan" + VIEW)
     v.idle()
     page.wait_for_selector("#saved-panel")
+    # folded at first on a desktop (the right column would cover the map): unfold it
+    toggle = page.locator("#saved-panel .panel-toggle")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    toggle.click()
     start = page.locator("#saved-list li").count()
     run_flood(page, 2, start + 1)
     run_flood(page, 4, start + 2)
@@ -99,6 +103,7 @@ def test_save_rename_reopen_compare_share(device, saved_dem) -> None:  # noqa: A
     # tomorrow: a fresh page, reopen the 2 m flood from the list
     fresh = _watch(page.context.new_page(), v.base)
     fresh.goto("/plan" + VIEW)
+    fresh.page.click("#saved-panel .panel-toggle")
     fresh.page.wait_for_selector(f'#saved-list li[data-id="{id2}"]')
     before = rgb(fresh.shot("saved-before"))
     fresh.page.locator(f'#saved-list li[data-id="{id2}"] .saved-reopen').click()
@@ -160,9 +165,10 @@ def test_save_rename_reopen_compare_share(device, saved_dem) -> None:  # noqa: A
     one.goto(f"/plan?scenario={id2}" + VIEW)
     flood_loaded(one.page)
     assert "Lũ 2 m — mốc" in one.page.inner_text("#saved-status")
-    one.check()
 
     # delete, confirmed
+    assert one.page.get_attribute("#saved-panel .panel-toggle", "aria-expanded") == "true"
+    one.check()
     page.locator(f'#saved-list li[data-id="{id4}"] .saved-delete').click()
     page.locator(f'#saved-list li[data-id="{id4}"] .saved-yes').click()
     page.wait_for_selector(f'#saved-list li[data-id="{id4}"]', state="detached")

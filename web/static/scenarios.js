@@ -305,6 +305,8 @@
     const q = new URLSearchParams(location.search);
     const cmp = /^(\d{1,18}),(\d{1,18})$/.exec(q.get("compare") || "");
     const one = /^\d{1,18}$/.exec(q.get("scenario") || "");
+    // the panel starts folded on a desktop (it would cover the map): a link unfolds it
+    if ((cmp || one) && T.panels && !window.matchMedia("(max-width: 760px)").matches) T.panels.collapse(T.$("#saved-panel"), false);
     if (cmp) openCompare(Number(cmp[1]), Number(cmp[2]));
     else if (one) reopen(Number(one[0]));
   }
