@@ -38,6 +38,107 @@ from twin.errors import (
 
 log = logging.getLogger("twin.server")
 
+# Vietnamese for the English error descriptions (Open311 has its own texts in twin/i18n.py):
+# a regular expression over the whole English text → the Vietnamese with its groups.
+# A description with no entry stays English.
+VI_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(en + r"\Z", re.S), vi) for en, vi in (
+        (r"incident (\d+) not found", r"không tìm thấy sự cố \1"),
+        (r"unknown status (.+?); one of (.+)", r"không có trạng thái \1; chọn một trong: \2"),
+        (r"unknown category (.+?); one of (.+)", r"không có loại sự cố \1; chọn một trong: \2"),
+        (r"unknown category (.+)", r"không có loại sự cố \1"),
+        (r"severity must be an integer from 1 to 5", "mức độ phải là số nguyên từ 1 đến 5"),
+        (r"severity must be a comma list of integers from 1 to 5",
+         "mức độ phải là danh sách số nguyên từ 1 đến 5, cách nhau bằng dấu phẩy"),
+        (r"severity_min must not be above severity_max",
+         "severity_min không được lớn hơn severity_max"),
+        (r"since must not be after until", "thời điểm bắt đầu (since) không được sau until"),
+        (r"(since|until|sla_due) must be between the years 2000 and 2200",
+         r"\1 phải nằm trong khoảng năm 2000 đến 2200"),
+        (r"title must not be empty", "tiêu đề không được để trống"),
+        (r"(\w+) must be a string", r"\1 phải là chuỗi ký tự"),
+        (r"(\w+) is longer than (\d+) characters", r"\1 dài quá \2 ký tự"),
+        (r"public must be true or false", "public phải là true hoặc false"),
+        (r"sla_due must be an RFC 3339 date-time", "sla_due phải là thời điểm RFC 3339"),
+        (r"nothing to change", "không có gì để thay đổi"),
+        (r"cannot edit (.+?); editable: (.+)", r"không sửa được \1; sửa được: \2"),
+        (r"cannot go from (\w+) to (.+?); allowed: none \(closed is final\)",
+         r"không chuyển được từ \1 sang \2; sự cố đã đóng thì không chuyển tiếp được"),
+        (r"cannot go from (\w+) to (.+?); allowed: (.+)",
+         r"không chuyển được từ \1 sang \2; được phép: \3"),
+        (r"closing needs a reason: one of (.+)", r"cần lý do đóng sự cố: một trong \1"),
+        (r"a reason is given only when closing", "chỉ ghi lý do khi đóng sự cố"),
+        (r"units must be a list of unit names", "đơn vị phải là danh sách tên đơn vị"),
+        (r"at most 50 units, each name at most 100 characters",
+         "tối đa 50 đơn vị, mỗi tên tối đa 100 ký tự"),
+        (r"comment text must not be empty", "nội dung bình luận không được để trống"),
+        (r"comment longer than (\d+) characters", r"bình luận dài quá \1 ký tự"),
+        (r"incident (\d+) is at version (\d+), not (\d+): reload and retry",
+         r"sự cố \1 đã ở phiên bản \2, không phải \3: hãy tải lại rồi thử lại"),
+        (r"geometry must be a GeoJSON geometry object", "geometry phải là một hình học GeoJSON"),
+        (r"geometry type (.+?) not accepted \(Point or Polygon\)",
+         r"không nhận kiểu hình học \1 (chỉ Point hoặc Polygon)"),
+        (r"malformed GeoJSON geometry: (.*)", r"hình học GeoJSON sai định dạng: \1"),
+        (r"geometry is empty", "hình học rỗng"),
+        (r"geometry is invalid \(self-intersecting or unclosed ring\)",
+         "hình học không hợp lệ (tự cắt hoặc vòng không khép kín)"),
+        (r"geometry outside the city \((.+)\)", r"hình học nằm ngoài thành phố (\1)"),
+        (r"(.+?) \((.+)\) is outside the city (.*)", r"\1 (\2) nằm ngoài thành phố \3"),
+        (r"(.+?): coordinates must be finite numbers", r"\1: tọa độ phải là số hữu hạn"),
+        (r"bbox must be four numbers: minlon,minlat,maxlon,maxlat",
+         "bbox phải gồm bốn số: minlon,minlat,maxlon,maxlat"),
+        (r"expires_hours must be between 0 and 336", "expires_hours phải từ 0 đến 336"),
+        (r"only a verified, open incident can be published \(it is (\w+)\)",
+         r"chỉ phát cảnh báo cho sự cố đã xác minh và đang mở (sự cố đang ở trạng thái \1)"),
+        (r"incident (\d+) has no current warning", r"sự cố \1 không có cảnh báo hiện hành"),
+        (r"no current warning for incident (\d+)", r"sự cố \1 không có cảnh báo hiện hành"),
+        (r"invalid input: (.*)", r"dữ liệu không hợp lệ: \1"),
+        (r"sign in required", "cần đăng nhập"),
+        (r"staff only", "chỉ dành cho cán bộ"),
+        (r"token expired", "phiên đăng nhập đã hết hạn"),
+        (r"invalid token", "mã đăng nhập không hợp lệ"),
+        (r"expected 'Authorization: Bearer <token>'",
+         "cần tiêu đề 'Authorization: Bearer <token>'"),
+        (r"Not Found", "không tìm thấy"),
+        (r"Method Not Allowed", "phương thức không được hỗ trợ"),
+        (r"the database is unavailable; retry shortly",
+         "cơ sở dữ liệu tạm thời không truy cập được; hãy thử lại sau ít phút"),
+        (r"a value is out of range or malformed: (.*)",
+         r"một giá trị nằm ngoài phạm vi hoặc sai định dạng: \1"),
+        (r"the change conflicts with stored data: (.*)",
+         r"thay đổi xung đột với dữ liệu đã lưu: \1"),
+        (r"internal error; quote the request id when reporting it",
+         "lỗi nội bộ; hãy báo mã yêu cầu (request id) khi phản ánh"),
+    )
+)
+
+
+def translate(description: str, lang: str) -> str:
+    """``description`` in ``lang``: the Vietnamese of :data:`VI_ERRORS` for ``vi`` (the
+    English when it has no entry)."""
+    if lang != "vi":
+        return description
+    for pattern, vi in VI_ERRORS:
+        m = pattern.match(description)
+        if m:
+            return m.expand(vi)
+    return description
+
+
+def error_lang(request: Request | None) -> str:
+    """The language of an error description: ``lang`` or ``Accept-Language`` as
+    :func:`twin.i18n.pick` reads them; English when the request names neither (API
+    clients and scripts read the English texts)."""
+    if request is None:
+        return "en"
+    lang = request.query_params.get("lang")
+    accept = request.headers.get("accept-language")
+    if not lang and not accept:
+        return "en"
+    from twin.i18n import pick
+
+    return pick(lang, accept)
+
 STATUS: dict[type[Exception], int] = {
     InputError: 400,
     NotFound: 404,
@@ -101,6 +202,7 @@ def error_response(request: Request | None, status: int, code: str, description:
             return Response(body, status_code=status, headers=headers,
                             media_type="text/xml; charset=utf-8")
         return JSONResponse(errors, status_code=status, headers=headers)
+    description = translate(description, error_lang(request))
     content: dict[str, Any] = {"code": code, "description": description, "request_id": rid}
     if fields is not None:
         content["fields"] = fields

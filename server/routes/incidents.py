@@ -14,6 +14,7 @@ from twin.bounds import MAX_BIGINT
 from twin.errors import InputError
 from twin.incidents import store
 from twin.incidents.categories import CATEGORIES
+from twin.incidents.lifecycle import STATUSES
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -98,20 +99,49 @@ def create(body: IncidentIn, conn: ConnDep, who: StaffDep, response: Response) -
     return _answer(row, response)
 
 
+def _codes(value: str | None, name: str, known: tuple[str, ...]) -> list[str] | None:
+    """A comma list of known codes (blank items ignored); an unknown one answers 400."""
+    if not value:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in known]
+    if bad:
+        raise InputError(f"unknown {name} {bad[0][:60]!r}; one of {', '.join(known)}")
+    return items or None
+
+
+def _severities(value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    out = []
+    for v in (p.strip() for p in value.split(",")):
+        if not v:
+            continue
+        if not v.isdigit() or not 1 <= int(v) <= 5:
+            raise InputError("severity must be a comma list of integers from 1 to 5")
+        out.append(int(v))
+    return out or None
+
+
 @router.get("")
 def list_incidents(
     conn: ConnDep,
     who: StaffDep,
-    status: Annotated[str | None, Query(max_length=500, description="comma list")] = None,
+    status: Annotated[str | None, Query(
+        max_length=500, description="comma list; `open` = all but closed")] = None,
     category: Annotated[str | None, Query(max_length=500, description="comma list")] = None,
+    severity: Annotated[str | None, Query(max_length=50, description="comma list of 1–5")] = None,
     severity_min: Annotated[int | None, Query(ge=1, le=5)] = None,
+    severity_max: Annotated[int | None, Query(ge=1, le=5)] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
     ward: Annotated[str | None, Query(max_length=200)] = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> dict[str, Any]:
-    """Incidents as a GeoJSON FeatureCollection, newest first."""
+    """Incidents as a GeoJSON FeatureCollection, newest first. Filters: status (comma
+    list, ``open`` for all but closed), category, severity (list, or min/max), ward
+    (its name), bbox, created since/until (RFC 3339)."""
     box = None
     if bbox:
         try:
@@ -122,13 +152,27 @@ def list_incidents(
                 or parts[0] > parts[2] or parts[1] > parts[3]):
             raise InputError("bbox must be four numbers: minlon,minlat,maxlon,maxlat")
         box = (parts[0], parts[1], parts[2], parts[3])
+    statuses = _codes((status or "").replace("open", ",".join(STATUSES[:-1])) or None,
+                      "status", STATUSES)
+    cats = _codes(category, "category", tuple(c.code for c in CATEGORIES))
+    if severity_min is not None and severity_max is not None and severity_min > severity_max:
+        raise InputError("severity_min must not be above severity_max")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and not 2000 <= value.year <= 2200:
+            raise InputError(f"{name} must be between the years 2000 and 2200")
+    since = since.replace(tzinfo=dt.UTC) if since and since.tzinfo is None else since
+    until = until.replace(tzinfo=dt.UTC) if until and until.tzinfo is None else until
+    if since and until and since > until:
+        raise InputError("since must not be after until")
     rows = store.search(
         conn,
-        status=status.split(",") if status else None,
-        category=category.split(",") if category else None,
+        status=statuses,
+        category=cats,
+        severity=_severities(severity),
         severity_min=severity_min,
+        severity_max=severity_max,
         bbox=box,
-        ward=ward,
+        ward=ward.strip() if ward and ward.strip() else None,
         since=since,
         until=until,
         limit=limit,

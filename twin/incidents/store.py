@@ -422,7 +422,9 @@ def search(
     *,
     status: list[str] | None = None,
     category: list[str] | None = None,
+    severity: list[int] | None = None,
     severity_min: int | None = None,
+    severity_max: int | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     ward: str | None = None,
     since: dt.datetime | None = None,
@@ -438,9 +440,15 @@ def search(
     if category:
         where.append("category = ANY(:category)")
         params["category"] = category
+    if severity:
+        where.append("severity = ANY(:sevs)")
+        params["sevs"] = severity
     if severity_min is not None:
         where.append("severity >= :sev")
         params["sev"] = severity_min
+    if severity_max is not None:
+        where.append("severity <= :sevmax")
+        params["sevmax"] = severity_max
     if bbox:
         where.append("geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
         params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
