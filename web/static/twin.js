@@ -104,7 +104,8 @@
   // fetch with the bearer token; JSON answers parsed; errors carry the server's message.
   T.api = async function (path, opts) {
     const o = Object.assign({}, opts || {});
-    o.headers = Object.assign({ Accept: "application/json" }, T.auth.headers(), o.headers || {});
+    // errors come back in the page's language (server/errors.py)
+    o.headers = Object.assign({ Accept: "application/json", "Accept-Language": T.lang || "vi" }, T.auth.headers(), o.headers || {});
     const res = await fetch(path, o);
     if (res.status === 401 && T.auth.get()) {
       T.auth.clear();
