@@ -218,11 +218,15 @@ def _prepass(text: str) -> str:
     return "".join(parts)
 
 
-def _parse_error(exc: Exception) -> InvalidFilter:
+def _parse_error(exc: Exception, text: str) -> InvalidFilter:
     msg = str(exc)
     where = re.search(r"-->\s*(\d+):(\d+)", msg)
     expected = re.search(r"=\s*(expected .*)", msg)
-    at = f" at column {where.group(2)}" if where else ""
+    at = ""
+    if where:
+        col = int(where.group(2))
+        line = text.splitlines()[int(where.group(1)) - 1] if text.strip() else ""
+        at = f" at column {col} near {line[max(col - 1, 0):][:30]!r}"
     return InvalidFilter(f"cannot parse CQL2 text filter{at}"
                          + (f": {expected.group(1)[:200]}" if expected else ""))
 
@@ -235,14 +239,16 @@ def parse_text(text: str) -> Any:
         raise InvalidFilter("empty filter")
     if "\x00" in text:
         raise InvalidFilter("cannot parse CQL2 text filter: NUL character")
+    prepared = text
     try:
-        doc = cql2.parse_text(_prepass(text)).to_json()
+        prepared = _prepass(text)
+        doc = cql2.parse_text(prepared).to_json()
     except InvalidFilter:
         raise
     except RecursionError:
         raise InvalidFilter(f"filter nested too deeply (at most {MAX_DEPTH} levels)") from None
     except (cql2.ParseError, cql2.ValidationError, ValueError) as exc:
-        raise _parse_error(exc) from None
+        raise _parse_error(exc, prepared) from None
     if not (isinstance(doc, dict) and "op" in doc):
         raise InvalidFilter(f"cannot parse CQL2 text filter: {text.strip()[:40]!r} is not a "
                             "condition")
