@@ -13,12 +13,18 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 
 from server.deps import StaffDep
+from twin.i18n import pick
 from twin.sensors import rules
 
 router = APIRouter(tags=["sensors"])
 _SWEEP_S = 10.0
 _last_sweep = 0.0
 _sweep_lock = threading.Lock()
+
+
+def _lang(request: Request) -> str:
+    """The alarm messages' language: ``lang`` or Accept-Language, Vietnamese by default."""
+    return pick(request.query_params.get("lang"), request.headers.get("accept-language"))
 
 
 def _sweep(request: Request) -> None:
@@ -44,20 +50,22 @@ def list_alarms(
     _sweep(request)
     with request.app.state.engine.connect() as conn:
         found = rules.list_alarms(conn, status=status, thing_id=thing,
-                                  severity_min=severity_min, limit=min(max(limit, 1), 1000))
+                                  severity_min=severity_min, limit=min(max(limit, 1), 1000),
+                                  lang=_lang(request))
     return {"alarms": found, "numberReturned": len(found)}
 
 
 @router.get("/alarms/{alarm_id}", summary="One alarm (staff)")
 def get_alarm(request: Request, alarm_id: int, staff: StaffDep) -> dict[str, Any]:
     with request.app.state.engine.connect() as conn:
-        return rules.get_alarm(conn, alarm_id)
+        return rules.get_alarm(conn, alarm_id, lang=_lang(request))
 
 
 @router.post("/alarms/{alarm_id}/acknowledge", summary="Acknowledge an alarm")
 def acknowledge(request: Request, alarm_id: int, staff: StaffDep) -> dict[str, Any]:
     with request.app.state.engine.begin() as conn:
-        return rules.acknowledge(conn, alarm_id, actor=staff.username or "staff")
+        rules.acknowledge(conn, alarm_id, actor=staff.username or "staff")
+        return rules.get_alarm(conn, alarm_id, lang=_lang(request))
 
 
 @router.post("/alarms/{alarm_id}/clear", summary="Clear an alarm")
@@ -69,7 +77,8 @@ def clear(
 ) -> dict[str, Any]:
     note = str((body or {}).get("note") or "")
     with request.app.state.engine.begin() as conn:
-        return rules.clear(conn, alarm_id, actor=staff.username or "staff", note=note)
+        rules.clear(conn, alarm_id, actor=staff.username or "staff", note=note)
+        return rules.get_alarm(conn, alarm_id, lang=_lang(request))
 
 
 @router.post("/alarms/{alarm_id}/assign", summary="Assign an alarm to someone (or null)")
@@ -80,8 +89,8 @@ def assign(
     body: dict[str, Any] = Body(...),  # noqa: B008
 ) -> dict[str, Any]:
     with request.app.state.engine.begin() as conn:
-        return rules.assign(conn, alarm_id, body.get("assignee"),
-                            actor=staff.username or "staff")
+        rules.assign(conn, alarm_id, body.get("assignee"), actor=staff.username or "staff")
+        return rules.get_alarm(conn, alarm_id, lang=_lang(request))
 
 
 @router.get("/rules", summary="Alarm rules (staff)")
@@ -95,8 +104,21 @@ def add_rule(
     request: Request, staff: StaffDep, body: dict[str, Any] = Body(...)  # noqa: B008
 ) -> dict[str, Any]:
     """Fields: datastream_id, kind (above | below | rate | no_signal), threshold,
-    clear_threshold, hold_seconds, window_seconds, no_signal_minutes, severity (1–5),
+    clear_threshold (hysteresis: an above rule clears at or below it), hold_seconds (raise
+    only after this long beyond), clear_seconds (clear only after this long back),
+    window_seconds, name_i18n ({"vi", "en"}), no_signal_minutes, severity (1–5),
     opens_incident, incident_category, name."""
     with request.app.state.engine.begin() as conn:
         rid = rules.add_rule(conn, body)
         return {"id": rid, **next(r for r in rules.list_rules(conn) if r["id"] == rid)}
+
+
+@router.patch("/rules/{rule_id}", summary="Change an alarm rule (staff)")
+def update_rule(
+    request: Request, rule_id: int, staff: StaffDep,
+    body: dict[str, Any] = Body(...),  # noqa: B008
+) -> dict[str, Any]:
+    """Any of: name, name_i18n, threshold, clear_threshold, hold_seconds, clear_seconds,
+    window_seconds, no_signal_minutes, severity, opens_incident, enabled."""
+    with request.app.state.engine.begin() as conn:
+        return rules.update_rule(conn, rule_id, body)

@@ -200,6 +200,9 @@ class Rule(Base):
     clear_threshold: Mapped[float | None] = mapped_column(Float)
     window_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=900)
     hold_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    clear_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=0,
+                                               server_default="0")
+    name_i18n: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     no_signal_minutes: Mapped[int | None] = mapped_column(Integer)
     severity: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
     opens_incident: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -227,6 +230,8 @@ class Alarm(Base):
     kind: Mapped[str] = mapped_column(Text, nullable=False)
     severity: Mapped[int] = mapped_column(Integer, nullable=False)
     message: Mapped[str] = mapped_column(Text, nullable=False)
+    message_i18n: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     value: Mapped[float | None] = mapped_column(Float)
     raised_at: Mapped[dt.datetime] = _now()
     last_seen_at: Mapped[dt.datetime] = _now()

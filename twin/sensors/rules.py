@@ -34,7 +34,8 @@ _RULES = (
     "SELECT r.id, r.datastream_id, r.name, r.kind, r.threshold, r.clear_threshold, "
     "r.window_seconds, r.hold_seconds, COALESCE(r.no_signal_minutes, d.no_signal_minutes), "
     "r.severity, r.opens_incident, r.incident_category, d.thing_id, o.phenomenon_time, "
-    "o.result, d.name, d.unit_of_measurement ->> 'symbol', t.name, r.created_at "
+    "o.result, d.name, d.unit_of_measurement ->> 'symbol', t.name, r.created_at, "
+    "r.clear_seconds, r.name_i18n "
     "FROM rule r JOIN datastream d ON d.id = r.datastream_id JOIN thing t ON t.id = d.thing_id "
     "LEFT JOIN LATERAL (SELECT ob.phenomenon_time, ob.result FROM observation ob WHERE "
     "ob.datastream_id = d.id ORDER BY ob.phenomenon_time DESC LIMIT 1) o ON true "
@@ -42,13 +43,21 @@ _RULES = (
 )
 _KEYS = ("id", "datastream", "name", "kind", "threshold", "clear", "window", "hold",
          "no_signal_minutes", "severity", "opens_incident", "category", "thing", "last_time",
-         "last_value", "ds_name", "unit", "thing_name", "created_at")
+         "last_value", "ds_name", "unit", "thing_name", "created_at", "clear_s", "name_i18n")
+# update events of one open alarm at most this often (raise, clear and ack always go out)
+UPDATE_EVENT_S = 5.0
 
 
-def _held(conn: Connection, r: dict[str, Any], cond: str) -> bool:
-    """Whether ``cond`` (on ``result``) held over the last ``hold`` seconds."""
-    t, hold = r["last_time"], dt.timedelta(seconds=r["hold"])
-    p = {"d": r["datastream"], "t": t, "s": t - hold, "x": r["threshold"]}
+def _held(conn: Connection, r: dict[str, Any], cond: str, seconds: int | None = None,
+          x: float | None = None) -> bool:
+    """Whether ``cond`` (on ``result``) held over the ``seconds`` (default the rule's hold)
+    up to the newest reading, by phenomenon time: readings arriving late or out of order
+    count where they belong, and the state is the stored readings themselves (every
+    ingester and server reads the same)."""
+    t = r["last_time"]
+    hold = dt.timedelta(seconds=r["hold"] if seconds is None else seconds)
+    p = {"d": r["datastream"], "t": t, "s": t - hold,
+         "x": r["threshold"] if x is None else x}
     broken = conn.execute(
         text(f"SELECT 1 FROM observation WHERE datastream_id = :d AND phenomenon_time "
              f"BETWEEN :s AND :t AND NOT ({cond}) LIMIT 1"), p).first()
@@ -96,6 +105,9 @@ def _state(
         back = v <= clear_x if above else v >= clear_x
         if beyond and r["hold"] > 0:
             beyond = _held(conn, r, "result > :x" if above else "result < :x")
+        if back and r["clear_s"] > 0:
+            back = _held(conn, r, "result <= :x" if above else "result >= :x",
+                         seconds=r["clear_s"], x=clear_x)
         key = "rule.above" if above else "rule.below"
         return beyond, back, v, {lang: t(key, lang, where=where, v=v, unit=unit, x=x, held=(
             t("rule.held", lang, minutes=r["hold"] // 60) if r["hold"] else ""))
@@ -133,7 +145,7 @@ def evaluate(conn: Connection, datastream_ids: list[int]) -> list[int]:
         if firing and current is None:
             touched.append(_raise(conn, r, value, message))
         elif firing and current is not None and value is not None:
-            _track_worst(conn, current, r, value)
+            _fold(conn, current, r, value, message)
         elif back and current is not None:
             touched.append(_clear(conn, current[0], "rule", "back to normal"))
     return touched
@@ -169,16 +181,43 @@ def _open_alarms(conn: Connection, rule_ids: list[int]) -> dict[tuple[int, int],
     return {(a[1], a[2]): (a[0], a[3]) for a in rows}
 
 
-def _track_worst(conn: Connection, current: tuple[Any, ...], r: dict[str, Any], v: float) -> None:
+def _new_crossing(conn: Connection, r: dict[str, Any]) -> bool:
+    """Whether the reading before the newest one was not beyond the threshold (the value
+    went back inside the band and crossed again)."""
+    if r["kind"] not in ("above", "below"):
+        return False
+    prev = conn.execute(
+        text("SELECT result FROM observation WHERE datastream_id = :d AND phenomenon_time < :t "
+             "AND result IS NOT NULL ORDER BY phenomenon_time DESC LIMIT 1"),
+        {"d": r["datastream"], "t": r["last_time"]}).first()
+    if prev is None:
+        return False
+    return not (prev[0] > r["threshold"] if r["kind"] == "above" else prev[0] < r["threshold"])
+
+
+def _fold(conn: Connection, current: tuple[Any, ...], r: dict[str, Any], v: float,
+          messages: dict[str, str]) -> None:
+    """A condition still (or again) holding while its alarm is open updates that alarm:
+    worst value, last seen, a count of crossings, the newest message. Update events go
+    out at most every :data:`UPDATE_EVENT_S` seconds per alarm (``notified_at``)."""
     old = current[1]
     worse = old is None or (v > old if r["kind"] == "above" or (
         r["kind"] == "rate" and (r["threshold"] or 0) > 0) else v < old)
-    if worse:
-        conn.execute(
-            text("UPDATE alarm SET value = :v, last_seen_at = now(), "
-                 "occurrences = occurrences + 1 WHERE id = :i"),
-            {"v": v, "i": current[0]},
-        )
+    crossed = _new_crossing(conn, r)
+    if not worse and not crossed:
+        return
+    row = conn.execute(
+        text("UPDATE alarm SET value = CASE WHEN :w THEN :v ELSE value END, "
+             "last_seen_at = now(), occurrences = occurrences + CASE WHEN :c THEN 1 ELSE 0 END, "
+             "message = CASE WHEN :w THEN :m ELSE message END, "
+             "message_i18n = CASE WHEN :w THEN CAST(:mi AS jsonb) ELSE message_i18n END, "
+             "notified_at = CASE WHEN notified_at IS NULL OR notified_at < now() - "
+             "make_interval(secs => :e) THEN now() ELSE notified_at END "
+             "WHERE id = :i RETURNING notified_at = now()"),
+        {"v": v, "i": current[0], "w": worse, "c": crossed, "m": messages.get("en", ""),
+         "mi": json.dumps(messages, ensure_ascii=False), "e": UPDATE_EVENT_S},
+    ).first()
+    if row is not None and row[0]:
         notify.alarm(conn, current[0], "updated")
 
 
@@ -190,10 +229,12 @@ def _raise(
     message = messages.get("en", "")
     row = conn.execute(
         text("INSERT INTO alarm (rule_id, datastream_id, thing_id, kind, severity, message, "
-             "value) VALUES (:r, :d, :t, :k, :s, :m, :v) ON CONFLICT (rule_id, datastream_id) "
+             "message_i18n, value, notified_at) VALUES (:r, :d, :t, :k, :s, :m, "
+             "CAST(:mi AS jsonb), :v, now()) ON CONFLICT (rule_id, datastream_id) "
              "WHERE cleared_at IS NULL DO NOTHING RETURNING id"),
         {"r": r["id"], "d": r["datastream"], "t": r["thing"], "k": r["kind"],
-         "s": r["severity"], "m": message, "v": value},
+         "s": r["severity"], "m": message, "mi": json.dumps(messages, ensure_ascii=False),
+         "v": value},
     ).first()
     if row is None:  # raised meanwhile by a concurrent batch
         return int(conn.execute(
@@ -268,8 +309,36 @@ def _clear(conn: Connection, alarm_id: int, actor: str, note: str) -> int:
 # -- rules: create, list --------------------------------------------------------------
 
 _RULE_FIELDS = ("datastream_id", "name", "kind", "threshold", "clear_threshold",
-                "window_seconds", "hold_seconds", "no_signal_minutes", "severity",
-                "opens_incident", "incident_category", "enabled")
+                "window_seconds", "hold_seconds", "clear_seconds", "no_signal_minutes", "severity",
+                "opens_incident", "incident_category", "enabled", "name_i18n")
+
+
+def _check_rule(data: dict[str, Any]) -> None:
+    """Durations not negative, the clear threshold on the safe side of the threshold,
+    a name in vi/en as strings."""
+    for f in ("hold_seconds", "clear_seconds", "window_seconds", "no_signal_minutes"):
+        v = data.get(f)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise InputError(f"{f} must be a whole number of at least 0")
+    if data.get("window_seconds") == 0:
+        raise InputError("window_seconds must be positive")
+    x, c = data.get("threshold"), data.get("clear_threshold")
+    if c is not None:
+        if not isinstance(c, int | float) or isinstance(c, bool):
+            raise InputError("clear_threshold must be a number")
+        if data.get("kind") not in ("above", "below"):
+            raise InputError("clear_threshold applies to above and below rules only")
+        if isinstance(x, int | float):
+            if data["kind"] == "above" and c > x:
+                raise InputError("an above rule clears at or below its threshold: "
+                                 f"clear_threshold {c} > threshold {x}")
+            if data["kind"] == "below" and c < x:
+                raise InputError("a below rule clears at or above its threshold: "
+                                 f"clear_threshold {c} < threshold {x}")
+    ni = data.get("name_i18n")
+    if ni is not None and (not isinstance(ni, dict) or set(ni) - set(LANGS) or not all(
+            isinstance(v, str) and v.strip() for v in ni.values())):
+        raise InputError("name_i18n must map vi and/or en to non-empty names")
 
 
 def add_rule(conn: Connection, data: dict[str, Any]) -> int:
@@ -284,6 +353,7 @@ def add_rule(conn: Connection, data: dict[str, Any]) -> int:
         raise InputError(f"a {kind} rule needs a numeric threshold")
     if kind == "rate" and data["threshold"] == 0:
         raise InputError("a rate threshold must be positive (rising) or negative (falling)")
+    _check_rule(data)
     if data.get("opens_incident"):
         from twin.incidents.categories import get_category
 
@@ -295,13 +365,49 @@ def add_rule(conn: Connection, data: dict[str, Any]) -> int:
     if not conn.execute(text("SELECT 1 FROM datastream WHERE id = :d"),
                         {"d": data.get("datastream_id")}).first():
         raise NotFound(f"Datastream {data.get('datastream_id')} not found")
-    row = {"name": f"{kind} rule", "window_seconds": 900, "hold_seconds": 0, "severity": 3,
+    row = {"name": f"{kind} rule", "window_seconds": 900, "hold_seconds": 0,
+           "clear_seconds": 0, "severity": 3, "name_i18n": None,
            "opens_incident": False, "incident_category": "flood", "enabled": True,
            "threshold": None, "clear_threshold": None, "no_signal_minutes": None, **data}
+    row["name_i18n"] = json.dumps(row["name_i18n"], ensure_ascii=False) if row[
+        "name_i18n"] else None
     cols = ", ".join(_RULE_FIELDS)
+    vals = ", ".join("CAST(:name_i18n AS jsonb)" if c == "name_i18n" else ":" + c
+                     for c in _RULE_FIELDS)
     return int(conn.execute(
-        text(f"INSERT INTO rule ({cols}) VALUES ({', '.join(':' + c for c in _RULE_FIELDS)}) "
-             "RETURNING id"), row).scalar_one())
+        text(f"INSERT INTO rule ({cols}) VALUES ({vals}) RETURNING id"), row).scalar_one())
+
+
+_PATCHABLE = ("name", "threshold", "clear_threshold", "window_seconds", "hold_seconds",
+              "clear_seconds", "no_signal_minutes", "severity", "opens_incident", "enabled",
+              "name_i18n")
+
+
+def update_rule(conn: Connection, rule_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Change some fields of a rule (validated against the rule as it then stands)."""
+    if not isinstance(data, dict) or not data:
+        raise InputError("send the rule fields to change")
+    unknown = set(data) - set(_PATCHABLE)
+    if unknown:
+        raise InputError(f"these rule field(s) cannot be changed: {', '.join(sorted(unknown))}")
+    old = next((r for r in list_rules(conn) if r["id"] == rule_id), None)
+    if old is None:
+        raise NotFound(f"rule {rule_id} not found")
+    merged = {**old, **data}
+    if merged["kind"] != "no_signal" and not isinstance(merged.get("threshold"), int | float):
+        raise InputError(f"a {merged['kind']} rule needs a numeric threshold")
+    sev = merged.get("severity")
+    if not isinstance(sev, int) or not 1 <= sev <= 5:
+        raise InputError("severity must be an integer from 1 to 5")
+    if "name" in data and (not isinstance(data["name"], str) or not data["name"].strip()):
+        raise InputError("name must be a non-empty text")
+    _check_rule(merged)
+    p = {k: (json.dumps(v, ensure_ascii=False) if k == "name_i18n" and v is not None else v)
+         for k, v in data.items()}
+    sets = ", ".join(f"{k} = CAST(:{k} AS jsonb)" if k == "name_i18n" else f"{k} = :{k}"
+                     for k in data)
+    conn.execute(text(f"UPDATE rule SET {sets} WHERE id = :id"), {**p, "id": rule_id})
+    return next(r for r in list_rules(conn) if r["id"] == rule_id)
 
 
 def list_rules(conn: Connection, datastream_id: int | None = None) -> list[dict[str, Any]]:
@@ -315,7 +421,8 @@ def list_rules(conn: Connection, datastream_id: int | None = None) -> list[dict[
 # -- alarms: read and handle ---------------------------------------------------------
 
 _ALARM = (
-    "SELECT a.id, a.rule_id, r.name AS rule_name, a.kind, a.severity, a.message, a.value, "
+    "SELECT a.id, a.rule_id, r.name AS rule_name, r.name_i18n AS rule_name_i18n, a.kind, "
+    "a.severity, a.message, a.message_i18n, a.value, "
     "a.datastream_id, a.thing_id, t.name AS thing_name, a.raised_at, a.last_seen_at, "
     "a.occurrences, a.acknowledged_at, a.acknowledged_by, a.cleared_at, a.cleared_by, "
     "a.assignee, a.incident_id, (SELECT ST_AsGeoJSON(ST_PointOnSurface(l.geom), 7) FROM "
@@ -325,25 +432,32 @@ _ALARM = (
 )
 
 
-def _alarm_out(row: Any) -> dict[str, Any]:
+def _alarm_out(row: Any, lang: str | None = None) -> dict[str, Any]:
+    """An alarm for the API: ``message`` and ``rule_name`` in ``lang`` when stored in it
+    (``message_i18n`` / ``rule_name_i18n`` alongside), else as stored."""
     d = dict(row)
+    if lang:
+        d["message"] = (d.get("message_i18n") or {}).get(lang) or d["message"]
+        d["rule_name"] = (d.get("rule_name_i18n") or {}).get(lang) or d["rule_name"]
+    d["count"] = d["occurrences"]
     d["geometry"] = json.loads(d["geometry"]) if d["geometry"] else None
     d["status"] = ("cleared" if d["cleared_at"] else
                    "acknowledged" if d["acknowledged_at"] else "open")
     return d
 
 
-def get_alarm(conn: Connection, alarm_id: int, lock: bool = False) -> dict[str, Any]:
+def get_alarm(conn: Connection, alarm_id: int, lock: bool = False,
+              lang: str | None = None) -> dict[str, Any]:
     sql = _ALARM + " WHERE a.id = :i" + (" FOR UPDATE OF a" if lock else "")
     row = conn.execute(text(sql), {"i": alarm_id}).mappings().first()
     if row is None:
         raise NotFound(f"alarm {alarm_id} not found")
-    return _alarm_out(row)
+    return _alarm_out(row, lang)
 
 
 def list_alarms(
     conn: Connection, *, status: str = "active", thing_id: int | None = None,
-    severity_min: int | None = None, limit: int = 200,
+    severity_min: int | None = None, limit: int = 200, lang: str | None = None,
 ) -> list[dict[str, Any]]:
     """``status``: active (not cleared), open (not acknowledged), cleared or all."""
     where = {"active": "a.cleared_at IS NULL",
@@ -361,7 +475,7 @@ def list_alarms(
     rows = conn.execute(
         text(f"{_ALARM} WHERE {where} ORDER BY a.cleared_at IS NOT NULL, a.severity DESC, "
              "a.raised_at DESC LIMIT :n"), p).mappings()
-    return [_alarm_out(r) for r in rows]
+    return [_alarm_out(r, lang) for r in rows]
 
 
 def acknowledge(conn: Connection, alarm_id: int, *, actor: str) -> dict[str, Any]:
