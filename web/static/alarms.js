@@ -2,7 +2,11 @@
 // severe and newest first, kept current by the `alarm` events of /live. Each alarm can be
 // acknowledged, taken ("assign to me") or cleared; choosing one flies the map to its
 // sensor and opens the sensor's attributes and chart; an alarm that opened an incident
-// selects that incident in the incident list.
+// selects that incident in the incident list. While the pointer is over the list (or focus
+// is in it) the order is frozen — changes show in place, new alarms at the end — and the
+// list re-sorts after. An alarm whose sensor lies outside the map's data area
+// (V.dataExtent, basemap.js) is listed with a note and does not fly the map away. Messages
+// and rule names are shown in the UI language (message_i18n, rule_name_i18n).
 (function () {
   "use strict";
   const T = window.Twin, V = T.viewer, el = T.el;
@@ -10,11 +14,17 @@
   const byId = new Map();
   const units = new Map();  // datastream id → unit symbol ("" while unknown)
   let selected = null, loaded = false;
+  let frozen = null;  // alarm ids in their shown order while hovered or focused
 
   const locale = () => (T.lang === "vi" ? "vi-VN" : "en-GB");
   const me = () => (T.auth.get() || {}).username || "";
   const when = (iso) => T.time(iso);  // Đà Nẵng time with its zone (i18n.js)
   function sorted() {
+    if (frozen) {
+      const kept = frozen.filter((id) => byId.has(id));
+      const extra = Array.from(byId.keys()).filter((id) => !kept.includes(id));
+      return kept.concat(extra).map((id) => byId.get(id));
+    }
     return Array.from(byId.values()).sort((a, b) => (b.severity - a.severity) ||
       String(b.raised_at).localeCompare(String(a.raised_at)) || b.id - a.id);
   }
@@ -26,11 +36,22 @@
     return v + (unit ? " " + unit + (a.kind === "rate" ? "/h" : "") : "");
   }
 
+  const inLang = (i18n, plain) => (i18n && i18n[T.lang]) || plain;
+  function outside(a) {
+    const g = a.geometry, ext = V.dataExtent;
+    if (!g || g.type !== "Point" || !ext) return false;
+    const [x, y] = g.coordinates;
+    return x < ext[0] || y < ext[1] || x > ext[2] || y > ext[3];
+  }
+
   // -- list ----------------------------------------------------------------------------------
   function details(a) {
-    const rule = a.rule_name || T.t("alarms.kind." + a.kind);
+    const rule = inLang(a.rule_name_i18n, a.rule_name) || T.t("alarms.kind." + a.kind);
+    const n = a.count || a.occurrences || 1;
     return [
-      el("span", { class: "when", text: [rule, valueText(a), T.t("ops.severity", { n: a.severity })].join(" · ") }),
+      el("span", { class: "when", text: [rule, valueText(a), T.t("ops.severity", { n: a.severity }),
+        n > 1 ? T.t("alarms.times", { n }) : null].filter(Boolean).join(" · ") }),
+      outside(a) ? el("span", { class: "when alarm-outside", text: T.t("alarms.outside") }) : null,
       el("span", { class: "when", text: [T.t("alarms.since", { t: when(a.raised_at) }),
         a.assignee ? T.t("alarms.assignee", { who: a.assignee }) : T.t("alarms.unassigned")].join(" · ") }),
     ];
@@ -47,9 +68,10 @@
     ]);
   }
   function item(a) {
-    return el("li", { "data-id": String(a.id), "data-status": a.status, "data-severity": String(a.severity) }, [
+    return el("li", { "data-id": String(a.id), "data-status": a.status, "data-severity": String(a.severity),
+      "data-count": String(a.count || a.occurrences || 1), "data-outside": outside(a) ? "true" : "false" }, [
       el("button", { type: "button", class: "alarm", "data-alarm": String(a.id), "data-action": "show",
-        "aria-current": selected === a.id ? "true" : "false", title: a.message || "",
+        "aria-current": selected === a.id ? "true" : "false", title: inLang(a.message_i18n, a.message) || "",
         onclick: () => choose(a.id) }, [
         el("span", { class: "sev", style: "--c:rgb(" + (SEV[a.severity] || SEV[4]).join(",") + ")", "aria-hidden": "true" }),
         el("span", { class: "name", text: a.thing_name || "#" + a.id }),
@@ -91,7 +113,9 @@
     selected = id;
     render();
     const g = a.geometry;
-    if (g && g.type === "Point") {
+    if (outside(a)) {
+      T.$("#alarm-msg").textContent = T.t("alarms.outside");
+    } else if (g && g.type === "Point") {
       V.flyTo({ lon: g.coordinates[0], lat: g.coordinates[1], zoom: Math.max(16, (V.getViewState() || {}).zoom || 16) });
     }
     const layer = V.byId.sensors_staff || V.byId.sensors;
@@ -162,7 +186,18 @@
 
   function setup() {
     if (!T.$("#alarm-list")) return;
-    T.$("#alarm-list").addEventListener("keydown", listKeys);
+    const ul = T.$("#alarm-list");
+    ul.addEventListener("keydown", listKeys);
+    const freeze = () => { if (!frozen) frozen = sorted().map((a) => a.id); };
+    const thaw = () => {
+      if (ul.matches(":hover") || ul.contains(document.activeElement)) return;
+      frozen = null;
+      render();
+    };
+    ul.addEventListener("pointerenter", freeze);
+    ul.addEventListener("focusin", freeze);
+    ul.addEventListener("pointerleave", () => setTimeout(thaw, 0));
+    ul.addEventListener("focusout", () => setTimeout(thaw, 0));
     document.addEventListener("twin:alarm", onLive);
     document.addEventListener("twin:lang", render);
     // after a reconnect the list may have missed changes
@@ -170,5 +205,5 @@
     load().then(() => { loaded = true; });
   }
   document.addEventListener("twin:ready", setup, { once: true });
-  window.twinAlarms = { ids: () => sorted().map((a) => a.id), choose, load };
+  window.twinAlarms = { ids: () => sorted().map((a) => a.id), choose, load, frozen: () => Boolean(frozen) };
 })();
