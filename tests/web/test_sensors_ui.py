@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from tests.twin.sensors_net import LEVEL_UOM, put, series
 from tests.web.conftest import PLANNER
 from twin.sensors import gateways, write
+from twin.sensors.rules import UPDATE_EVENT_S
 from twin.sensors.values import MEASUREMENT
 
 #: where the test sensors stand: open ground of the test city, away from buildings,
@@ -217,4 +219,57 @@ def test_ops_alarm_panel_follows_alarms_live(visit, live_server, sensors):
     page.locator(f'#alarm-list li[data-id="{low["id"]}"]').wait_for(state="detached")
     assert httpx.get(f"{live_server}/alarms/{low['id']}", headers=staff).json()["status"] \
         == "cleared"
+    visit.check()
+
+
+def test_ops_alarm_console_hold_and_frozen_order(visit, live_server, sensors):
+    """A crossing shorter than its rule's duration is not raised; the list keeps its order
+    while the pointer is over it and re-sorts after; the crossings count is shown."""
+    visit.sign_in(PLANNER, f"/ops#15/{ALARM_AT[1]}/{ALARM_AT[0] - 0.004}/0/0")
+    visit.idle()
+    page = visit.page
+    page.wait_for_function("window.Twin.live && window.Twin.live.connected")
+    page.wait_for_selector("#alarm-count:not(:empty)")
+    staff = _staff(live_server)
+
+    def rule(**kw):
+        r = httpx.post(live_server + "/rules", headers=staff, json={
+            "datastream_id": sensors.alarm_ds, "kind": "above", **kw})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    held = rule(threshold=3.45, severity=3, hold_seconds=600, name="Giữ 10 phút")
+    plain = rule(threshold=3.45, severity=1, clear_threshold=0.5, name="Mốc 1 m")
+    _post_reading(live_server, sensors.key, sensors.alarm_ds, 3.5)  # earlier ones ≤ 3.4
+    mine = {a["rule_id"]: a for a in httpx.get(live_server + "/alarms", headers=staff, params={
+        "thing": sensors.alarm_thing}).json()["alarms"]}
+    assert plain in mine and held not in mine
+    page.locator(f'#alarm-list li[data-id="{mine[plain]["id"]}"]').wait_for(timeout=15_000)
+    assert "Giữ 10 phút" not in page.inner_text("#alarm-list")
+
+    # the pointer over the list: a new, more severe alarm does not jump to the top
+    page.hover(f'#alarm-list li[data-id="{mine[plain]["id"]}"] button.alarm')
+    assert page.evaluate("twinAlarms.frozen()")
+    top = rule(threshold=3.45, severity=5, name="Mốc khẩn 1 m")
+    _post_reading(live_server, sensors.key, sensors.alarm_ds, 3.55)
+    new = [a for a in httpx.get(live_server + "/alarms", headers=staff, params={
+        "thing": sensors.alarm_thing}).json()["alarms"] if a["rule_id"] == top][0]
+    page.locator(f'#alarm-list li[data-id="{new["id"]}"]').wait_for(timeout=15_000)
+    assert page.locator("#alarm-list li").last.get_attribute("data-id") == str(new["id"])
+    box = page.locator("#alarm-list").bounding_box()
+    assert box is not None
+    off = box["x"] - 60 if box["x"] > 200 else box["x"] + box["width"] + 60
+    page.mouse.move(off, box["y"] + 20)  # off the list: it re-sorts, most severe first
+    page.wait_for_function(
+        f"document.querySelector('#alarm-list li').dataset.id === '{new['id']}'",
+        timeout=10_000)
+    # back inside the band and over again: one alarm, its count shown
+    _post_reading(live_server, sensors.key, sensors.alarm_ds, 0.8)
+    time.sleep(UPDATE_EVENT_S + 1)  # update events of one alarm: at most every 5 s
+    _post_reading(live_server, sensors.key, sensors.alarm_ds, 3.6)
+    p = mine[plain]["id"]
+    page.wait_for_selector(f'#alarm-list li[data-id="{p}"][data-count="2"]', timeout=20_000)
+    assert "2 lần vượt ngưỡng" in page.inner_text(f'#alarm-list li[data-id="{p}"]')
+    visit.idle()
+    visit.shot("ops-alarms-grouped")
     visit.check()
