@@ -21,6 +21,11 @@ def test_demo_network_then_a_rain_event(engine):
         private = c.execute(text("SELECT count(*) FROM thing WHERE NOT public AND "
                                  "properties ->> 'source' = :m"), {"m": demo.MARK}).scalar()
     assert states == {"normal": len(demo.SITES)} and private == 4
+    with engine.connect() as c:  # rule names in both languages
+        names = {tuple(r) for r in c.execute(text(
+            "SELECT r.name, r.name_i18n ->> 'en' FROM rule r WHERE r.opens_incident "
+            "AND r.name_i18n IS NOT NULL"))}
+    assert ("Vượt mức lũ", "Flood mark") in names
 
     def send(batch):
         with engine.begin() as c:

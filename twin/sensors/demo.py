@@ -41,6 +41,15 @@ _U = "http://qudt.org/vocab/unit/"
 _Q = "http://qudt.org/vocab/quantitykind/"
 
 
+def _named(rule: dict[str, Any]) -> dict[str, Any]:
+    """A demo rule named "Vietnamese (English)": the Vietnamese name, both in name_i18n."""
+    vi, sep, en = str(rule["name"]).partition(" (")
+    if not sep or not en.endswith(")"):
+        return rule
+    en = en[:-1]
+    return {**rule, "name": vi, "name_i18n": {"vi": vi, "en": en[:1].upper() + en[1:]}}
+
+
 def _level(warn: float, flood: float, base: float) -> Stream:
     return Stream(
         "level", "Mực nước (water level)", ("metre", "m", _U + "M"),
@@ -219,7 +228,7 @@ def add_sensor_network(conn: Connection, seed: int = 7, hours: float = 6) -> dic
                               "WHERE id = :d"),
                          {"p": k == 0, "d": did, "n": 30 if kind == "flood_tower" else 60})
             for r in s.rules:
-                rules.add_rule(conn, {"datastream_id": did, **r})
+                rules.add_rule(conn, {"datastream_id": did, **_named(r)})
             streams.append((did, s))
     now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     steps = int(hours * 6)
