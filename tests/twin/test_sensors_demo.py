@@ -53,5 +53,18 @@ def test_demo_network_then_a_rain_event(engine):
             "SELECT count(*) FROM alarm a JOIN thing t ON t.id = a.thing_id WHERE "
             "a.cleared_at IS NULL AND a.kind <> 'no_signal' AND t.kind = 'flood_tower' "
             "AND a.severity >= 4 AND t.properties ->> 'source' = :m"), {"m": demo.MARK}).scalar()
-    assert incidents >= 5  # towers within 300 m share one incident
+        grouped = c.execute(text(
+            "SELECT count(DISTINCT i.id), count(DISTINCT i.ward), count(DISTINCT a.thing_id) "
+            "FROM alarm a JOIN rule r ON r.id = a.rule_id JOIN incident i ON i.id = a.incident_id "
+            "JOIN thing t ON t.id = a.thing_id WHERE r.opens_incident AND "
+            "t.properties ->> 'source' = :m"), {"m": demo.MARK}).one()
+        towers = c.execute(text(
+            "SELECT count(DISTINCT (e.data -> 'tower' ->> 'thing')) FROM incident_event e "
+            "JOIN alarm a ON a.incident_id = e.incident_id JOIN thing t ON t.id = a.thing_id "
+            "WHERE t.properties ->> 'source' = :m AND e.data ? 'tower'"), {"m": demo.MARK}).scalar()
+    assert incidents >= 1
+    # grouped (one per ward where wards are loaded, else towers within 300 m): fewer
+    # incidents than towers, every tower listed on its incident's timeline
+    assert grouped[0] < grouped[2], grouped
+    assert towers == grouped[2]
     assert still == 0  # the water went down again

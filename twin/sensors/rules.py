@@ -44,6 +44,8 @@ _RULES = (
 _KEYS = ("id", "datastream", "name", "kind", "threshold", "clear", "window", "hold",
          "no_signal_minutes", "severity", "opens_incident", "category", "thing", "last_time",
          "last_value", "ds_name", "unit", "thing_name", "created_at", "clear_s", "name_i18n")
+# sensor-opened incidents group within this distance where no ward is known
+GROUP_RADIUS_M = 2500.0
 # update events of one open alarm at most this often (raise, clear and ack always go out)
 UPDATE_EVENT_S = 5.0
 
@@ -270,7 +272,20 @@ def _open_incident(
         "time": r["last_time"].isoformat() if r["last_time"] else None}}
     raised = {lang: t("rule.raised", lang, alarm=alarm_id, message=messages.get(lang, ""))
               for lang in LANGS}
-    iid = store.find_open_nearby(conn, r["category"], geom, radius_m=300, hours=24)
+    # one incident per ward for one event: an open one the sensors opened in this ward
+    # (else one within 300 m) takes the alarm, its towers listed on its timeline
+    # (no ward data: one within GROUP_RADIUS_M)
+    ward = store.ward_at(conn, geom)
+    iid = conn.execute(
+        text("SELECT id FROM incident WHERE category = :c AND channel = 'sensor' AND "
+             "status <> 'closed' AND linked_to IS NULL AND created_at > now() - "
+             "interval '24 hours' AND " + ("ward = :w" if ward else
+             "ST_DWithin(geom::geography, ST_GeomFromText(:wkt, 4326)::geography, :r)") +
+             " ORDER BY created_at LIMIT 1"),
+        {"c": r["category"], "w": ward, "wkt": geom.wkt, "r": GROUP_RADIUS_M}).scalar()
+    if iid is None:
+        iid = store.find_open_nearby(conn, r["category"], geom, radius_m=300, hours=24)
+    extra["tower"] = {"thing": r["thing"], "name": r["thing_name"]}
     if iid is None:
         inc = store.create(
             conn,
