@@ -7,7 +7,8 @@ Payloads (JSON, each under PostgreSQL's 8000-byte limit, split when needed):
   newest reading per datastream of one ingested batch (listeners read the things' new
   state from ``sensor_state`` themselves, so the ingester does not);
 * ``{"kind": "alarm", "alarm": id, "action": "raised"|"updated"|"acknowledged"|
-  "assigned"|"cleared"}`` — staff only.
+  "assigned"|"cleared"}`` — staff only; ``updated`` at most every few seconds per alarm
+  (``rules.UPDATE_EVENT_S``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ Kinds (per datastream):
 
 * ``above`` / ``below`` — the newest reading is beyond ``threshold``; with
   ``hold_seconds`` > 0 it must have stayed beyond it that long (must-hold-for). It clears
-  once the reading is back past ``clear_threshold`` (hysteresis; default the threshold).
+  once the reading is back past ``clear_threshold`` (hysteresis; default the threshold),
+  with ``clear_seconds`` > 0 only after it stayed back that long. Durations are judged on
+  phenomenon times of the stored readings, so late or out-of-order readings count where
+  they belong and every ingester agrees (no state in memory).
 * ``rate`` — change per hour over ``window_seconds`` (newest reading against the last
   one at or before the window's start): fires at ``rate >= threshold`` for a positive
   threshold (rising), ``rate <= threshold`` for a negative one (falling).
@@ -12,9 +15,11 @@ Kinds (per datastream):
   periodically), cleared by the next reading.
 
 At most one uncleared alarm exists per rule and datastream (a partial unique index):
-while a condition holds nothing new is written, except that the alarm keeps the worst
-value seen. A rule with ``opens_incident`` opens an incident (or joins an open one
-nearby) at the thing's location when it raises an alarm.
+while a condition holds the alarm keeps the worst value seen, and each new crossing
+(back inside the band, then over again) adds to its ``occurrences``; an acknowledgement
+stays until the alarm clears. Update events go out at most every ``UPDATE_EVENT_S``.
+Messages are stored in vi and en (``message_i18n``). A rule with ``opens_incident`` opens
+an incident (or joins the open one of its ward, or one nearby) when it raises an alarm.
 """
 
 from __future__ import annotations
