@@ -15,6 +15,9 @@
   const OPEN = "reported,verified,dispatched,en_route,on_scene,resolved";
   const byId = new Map();
   let selected = null, help = null, helpSeq = 0, categories = {};
+  // the list keeps its order while the pointer is over it or focus is in it
+  let frozen = null, draft = null, timeline = [], tlSeq = 0;
+  const view = () => T.$("#flt-status").value;  // "open" or "closed,resolved"
 
   const sevColor = (p) => SEV[p.severity] || [230, 70, 40];
   const locale = () => (T.lang === "vi" ? "vi-VN" : "en-GB");
@@ -26,8 +29,16 @@
   function titleOf(f) { return f.properties.title || catName(f.properties.category) || "#" + f.id; }
   const when = (iso) => T.time(iso);  // Đà Nẵng time with its zone (i18n.js)
   function sorted() {
-    return Array.from(byId.values()).sort((a, b) =>
+    const all = Array.from(byId.values()).sort((a, b) =>
       String(b.properties.created_at || "").localeCompare(String(a.properties.created_at || "")) || b.id - a.id);
+    if (!frozen) return all;
+    // frozen: the order shown when the pointer came in; newcomers go to the end
+    const rank = new Map(frozen.map((id, i) => [id, i]));
+    return all.sort((a, b) => (rank.has(a.id) ? rank.get(a.id) : 1e9) - (rank.has(b.id) ? rank.get(b.id) : 1e9));
+  }
+  function freeze(on) {
+    if (on && !frozen) frozen = sorted().map((f) => f.id);
+    else if (!on && frozen) { frozen = null; renderList(); }
   }
 
   // -- list ----------------------------------------------------------------------------
@@ -49,7 +60,7 @@
         ]),
       ]);
     }));
-    T.$("#ops-count").textContent = T.t("ops.count", { n: feats.length });
+    T.$("#ops-count").textContent = T.t(view() === "open" ? "ops.count" : "ops.countClosed", { n: feats.length });
     if (focused) { const b = ul.querySelector(`[data-incident="${focused}"]`); if (b) b.focus(); }
   }
   // arrow keys move between incidents in the list
@@ -123,6 +134,7 @@
     T.$("#inc-actions").replaceChildren(...next.filter((s) => s !== "closed").map((s) =>
       el("button", { type: "button", "data-status": s, text: T.t("ops.do." + s), onclick: () => transition(s) })));
     T.$("#inc-closing").hidden = !next.includes("closed");
+    if (!next.includes("closed")) T.$("#inc-confirm").hidden = true;
     T.$("#inc-publish").disabled = p.status === "closed";
     const pub = T.$("#inc-public");
     pub.textContent = T.t(p.public ? "ops.hide" : "ops.show");
@@ -173,6 +185,7 @@
     const changed = selected !== id;
     selected = id;
     T.$("#inc-msg").textContent = "";
+    if (changed) { T.$("#inc-confirm").hidden = true; timeline = []; renderTimeline(); loadTimeline(id); }
     renderDetail(); renderList(); renderMap();
     if (changed) loadHelp(id);
     const g = byId.get(id).geometry;
@@ -180,9 +193,19 @@
   }
 
   // -- actions ----------------------------------------------------------------------------
+  function inView(f) {
+    const st = f.properties.status, v = view();
+    if (v === "open" ? st === "closed" : !v.split(",").includes(st)) return false;
+    const fc = T.$("#flt-category").value, fs = T.$("#flt-severity").value, fw = T.$("#flt-ward").value.trim();
+    if (fc && f.properties.category !== fc) return false;
+    if (fs && Number(f.properties.severity) < Number(fs)) return false;
+    if (fw && f.properties.ward !== fw) return false;
+    return true;
+  }
   function upsert(f) {
     if (!f || f.id === undefined) return;
-    if (f.properties.status === "closed") byId.delete(f.id); else byId.set(f.id, f);
+    if (!inView(f)) { byId.delete(f.id); return; }
+    byId.set(f.id, f);
   }
   async function act(path, body, doneKey) {
     const msg = T.$("#inc-msg");
@@ -192,6 +215,7 @@
       if (out && out.type === "Feature") { upsert(out); }
       msg.textContent = T.t(doneKey);
       refresh();
+      if (selected !== null) loadTimeline(selected);
       return out;
     } catch (e) {
       msg.textContent = e.message;
@@ -201,8 +225,145 @@
   function transition(status) {
     const id = selected;
     const body = { status };
-    if (status === "closed") body.reason = T.$("#inc-reason").value;
+    if (status === "closed") {
+      body.reason = T.$("#inc-reason").value;
+      const note = T.$("#inc-close-note").value.trim();
+      if (note) body.note = note;
+      T.$("#inc-confirm").hidden = true;
+      T.$("#inc-close-note").value = "";
+    }
     return act(`/incidents/${id}/transition`, body, "ops.done");
+  }
+  // closing asks first: the reason read back, a note, then confirm or cancel
+  function askClose() {
+    const f = byId.get(selected);
+    if (!f) return;
+    const sel = T.$("#inc-reason");
+    T.$("#inc-confirm-q").textContent = T.t("ops.confirmQ", { title: titleOf(f), reason: sel.options[sel.selectedIndex].textContent });
+    T.$("#inc-confirm").hidden = false;
+    T.$("#inc-confirm-yes").focus();
+  }
+
+  // -- timeline and comments ----------------------------------------------------------------
+  function eventText(e) {
+    const d = e.data || {};
+    const st = (s) => T.t("ops.status." + s);
+    if (e.kind === "transition") {
+      const parts = [T.t("ops.ev.transition", { from: st(d.from), to: st(d.to) })];
+      if (d.reason) parts.push(T.t("ops.ev.reason", { reason: T.t("ops.reason." + d.reason) }));
+      if (d.note) parts.push(d.note);
+      return parts.join(" · ");
+    }
+    if (e.kind === "comment") return T.t("ops.ev.comment") + " (" + T.t(d.public ? "ops.public" : "ops.internal") + "): " + (d.text || "");
+    if (e.kind === "assigned") return T.t("ops.ev.assigned", { units: (d.to || []).join(", ") });
+    const key = "ops.ev." + e.kind, s = T.t(key);
+    return s === key ? e.kind : s;
+  }
+  function renderTimeline() {
+    T.$("#inc-timeline").replaceChildren(...timeline.map((e) => el("li", { "data-kind": e.kind }, [
+      el("span", { class: "when muted", text: when(e.at) + " · " + (e.actor || "") }), " ",
+      el("span", { class: "what", text: eventText(e) }),
+    ])));
+  }
+  async function loadTimeline(id) {
+    const mine = ++tlSeq;
+    try {
+      const rows = await T.api(`/incidents/${id}/timeline`);
+      if (mine !== tlSeq || selected !== id) return;
+      timeline = rows || [];
+    } catch (e) {
+      if (mine !== tlSeq) return;
+      timeline = [];
+      T.$("#inc-msg").textContent = e.message;
+    }
+    renderTimeline();
+  }
+  async function addComment(event) {
+    event.preventDefault();
+    const box = T.$("#inc-comment-text");
+    const out = await act(`/incidents/${selected}/comments`,
+      { text: box.value, public: T.$("#inc-comment-public").checked }, "ops.commented");
+    if (out) { box.value = ""; T.$("#inc-comment-public").checked = false; }
+  }
+
+  // -- new incident: a place from a map click or an address search, then the form ---------
+  function renderDraft() {
+    if (!draft || !draft.pos) { V.setExtra("ops-draft", null); return; }
+    V.setExtra("ops-draft", new D.ScatterplotLayer({
+      id: "ops-draft", data: [draft], getPosition: (d) => d.pos, radiusUnits: "pixels", getRadius: 10,
+      getFillColor: [255, 255, 255, 200], getLineColor: [20, 20, 20, 255], stroked: true,
+      lineWidthUnits: "pixels", getLineWidth: 3,
+    }));
+    T.$("#inc-new-where").textContent = T.t("ops.new.at", { lat: draft.pos[1].toFixed(5), lon: draft.pos[0].toFixed(5) });
+  }
+  function fillNewForm() {
+    const cat = T.$("#inc-new-category"), prev = cat.value;
+    cat.replaceChildren(...Object.values(categories).map((c) => el("option", { value: c.code, text: catName(c.code) })));
+    if (prev) cat.value = prev;
+    const sev = T.$("#inc-new-severity"), sprev = sev.value;
+    sev.replaceChildren(...[1, 2, 3, 4, 5].map((n) => el("option", { value: String(n), text: n + " · " + T.t("sev." + n) })));
+    sev.value = sprev || String((categories[cat.value] || {}).severity || 3);
+    const fc = T.$("#flt-category"), fprev = fc.value;
+    fc.replaceChildren(el("option", { value: "", text: T.t("ops.all") }),
+      ...Object.values(categories).map((c) => el("option", { value: c.code, text: catName(c.code) })));
+    fc.value = fprev;
+    const fs = T.$("#flt-severity"), sp = fs.value;
+    fs.replaceChildren(el("option", { value: "", text: T.t("ops.all") }),
+      ...[1, 2, 3, 4, 5].map((n) => el("option", { value: String(n), text: "≥ " + n + " · " + T.t("sev." + n) })));
+    fs.value = sp;
+  }
+  function openNew(on) {
+    T.$("#inc-new-form").hidden = !on;
+    T.$("#inc-new").setAttribute("aria-expanded", on ? "true" : "false");
+    draft = on ? { pos: null } : null;
+    if (on) { T.$("#inc-new-where").textContent = T.t("ops.new.where"); T.$("#inc-new-address").focus(); }
+    renderDraft();
+  }
+  async function findAddress(event) {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    const q = T.$("#inc-new-address").value.trim();
+    if (!q || !draft) return;
+    try {
+      const body = await T.api("/search?q=" + encodeURIComponent(q) + "&limit=1");
+      const r = (body.items || [])[0];
+      if (!r) { T.$("#inc-new-where").textContent = T.t("search.none", { q }); return; }
+      draft.pos = [r.lon, r.lat];
+      renderDraft();
+      V.flyTo({ lon: r.lon, lat: r.lat, zoom: 16 });
+    } catch (e) { T.$("#inc-new-where").textContent = e.message; }
+  }
+  async function createNew(event) {
+    event.preventDefault();
+    if (!draft || !draft.pos) { T.$("#inc-new-where").textContent = T.t("ops.new.needPlace"); return; }
+    const body = {
+      category: T.$("#inc-new-category").value, severity: Number(T.$("#inc-new-severity").value),
+      geometry: { type: "Point", coordinates: draft.pos },
+    };
+    const d = T.$("#inc-new-description").value.trim(), a = T.$("#inc-new-address").value.trim();
+    if (d) body.description = d;
+    if (a) body.address = a;
+    try {
+      const out = await T.api("/incidents", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+      upsert(out);
+      T.$("#inc-new-description").value = ""; T.$("#inc-new-address").value = "";
+      openNew(false);
+      T.$("#ops-error").textContent = "";
+      refresh();
+      select(out.id, false);
+      T.$("#inc-msg").textContent = T.t("ops.new.done");
+    } catch (e) {
+      T.$("#inc-new-where").textContent = e.message;
+    }
+  }
+  function filterQuery() {
+    const q = new URLSearchParams({ status: view() === "open" ? OPEN : view(), limit: "500" });
+    const c = T.$("#flt-category").value, s = T.$("#flt-severity").value, w = T.$("#flt-ward").value.trim(), h = T.$("#flt-since").value;
+    if (c) q.set("category", c);
+    if (s) q.set("severity_min", s);
+    if (w) q.set("ward", w);
+    if (h) q.set("since", new Date(Date.now() - Number(h) * 3600e3).toISOString());
+    return q.toString();
   }
   // an edit names the version it was made on (If-Match): someone else's change in between
   // answers 412, and the incident is reloaded instead of overwritten
@@ -245,10 +406,11 @@
   async function load() {
     try {
       const [fc, cats] = await Promise.all([
-        T.api("/incidents?status=" + OPEN + "&limit=500"),
+        T.api("/incidents?" + filterQuery()),
         T.api("/incidents/categories").catch(() => []),
       ]);
-      categories = Object.fromEntries((cats || []).map((c) => [c.code, c]));
+      if (cats && cats.length) categories = Object.fromEntries(cats.map((c) => [c.code, c]));
+      fillNewForm();
       byId.clear();
       for (const f of fc.features) upsert(f);
       T.$("#ops-error").textContent = "";
@@ -263,20 +425,40 @@
     else if (d.feature) upsert(d.feature);
     else return;
     refresh();
+    if (selected !== null && (d.id === selected || (d.feature && d.feature.id === selected))) loadTimeline(selected);
   }
 
   function setup() {
     T.$("#incident-list").addEventListener("keydown", listKeys);
-    T.$("#inc-close").addEventListener("click", () => transition("closed"));
+    T.$("#inc-close").addEventListener("click", askClose);
+    T.$("#inc-confirm-yes").addEventListener("click", () => transition("closed"));
+    T.$("#inc-confirm-no").addEventListener("click", () => { T.$("#inc-confirm").hidden = true; T.$("#inc-close").focus(); });
+    T.$("#inc-comment").addEventListener("submit", addComment);
+    T.$("#inc-new").addEventListener("click", () => openNew(T.$("#inc-new-form").hidden));
+    T.$("#inc-new-cancel").addEventListener("click", () => openNew(false));
+    T.$("#inc-new-form").addEventListener("submit", createNew);
+    T.$("#inc-new-address").addEventListener("keydown", findAddress);
+    T.$("#inc-new-category").addEventListener("change", () => {
+      const c = categories[T.$("#inc-new-category").value];
+      if (c && c.severity) T.$("#inc-new-severity").value = String(c.severity);
+    });
+    T.$("#inc-filters").addEventListener("change", () => { select(null); load(); });
+    T.$("#inc-filters").addEventListener("submit", (e) => { e.preventDefault(); select(null); load(); });
+    const list = T.$("#incident-list");
+    list.addEventListener("pointerenter", () => freeze(true));
+    list.addEventListener("pointerleave", () => { if (!list.contains(document.activeElement)) freeze(false); });
+    list.addEventListener("focusin", () => freeze(true));
+    list.addEventListener("focusout", (e) => { if (!list.contains(e.relatedTarget) && !list.matches(":hover")) freeze(false); });
     T.$("#inc-publish").addEventListener("click", publish);
     T.$("#inc-public").addEventListener("click", togglePublic);
     T.$("#inc-assign").addEventListener("submit", assign);
     T.$("#inc-close-panel").addEventListener("click", () => select(null));
     document.addEventListener("twin:incident", onLive);
-    document.addEventListener("twin:lang", () => { refresh(); renderHelp(); });
+    document.addEventListener("twin:lang", () => { fillNewForm(); refresh(); renderHelp(); renderTimeline(); });
     // a click on an incident drawn on the map selects it
     const prev = V.onMapClick;
     V.onMapClick = function (info, event) {
+      if (draft && info && info.coordinate) { draft.pos = [info.coordinate[0], info.coordinate[1]]; renderDraft(); return true; }
       if (info && info.layer && info.layer.id === "ops-incidents" && info.object) { select(info.object.id); return true; }
       return prev ? prev(info, event) : false;
     };
@@ -286,5 +468,6 @@
   }
   let loaded = false;
   document.addEventListener("twin:ready", setup, { once: true });
-  window.twinOps = { select: (id) => select(id, true), get selected() { return selected; }, get: (id) => byId.get(id), ids: () => sorted().map((f) => f.id), transition, load };
+  window.twinOps = { select: (id) => select(id, true), get selected() { return selected; }, get: (id) => byId.get(id), ids: () => sorted().map((f) => f.id), transition, load,
+    get frozen() { return !!frozen; } };
 })();
