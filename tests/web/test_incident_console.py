@@ -44,7 +44,8 @@ def test_console_create_comment_live_close_and_closed_view(visit, device, live_s
     page.fill("#inc-new-description", "Khói từ kho hàng")
     x, y = visit.project(*SPOT)
     page.mouse.click(x, y)
-    page.wait_for_function("document.querySelector('#inc-new-where').textContent.includes('Vị trí')")
+    page.wait_for_function(
+        "document.querySelector('#inc-new-where').textContent.includes('Vị trí')")
     page.click("#inc-new-submit")
     page.wait_for_selector("#incident-panel:not([hidden])")
     page.wait_for_function("window.twinOps.selected !== null")
