@@ -138,7 +138,10 @@
       status(T.t("sc.opened", { name: nameOf(sc) }));
       const box = T.$("#whatif");
       if (box) box.open = true;
-      if (sc.geometry) fitTo(sc.geometry);
+      // fly to what it drew: the flood's outline, else its features (closure, outage)
+      const shape = sc.geometry || (sc.features && {
+        coordinates: (sc.features.features || []).map((f) => f.geometry && f.geometry.coordinates).filter(Boolean) });
+      if (shape) fitTo(shape);
       return sc;
     } catch (e) { status(e.message); return null; }
   }
