@@ -133,9 +133,9 @@ def render_map_page(page: Page, layers: list[dict[str, Any]], role: str | None =
     if page == "track":
         scripts += ["track.js"]
     if page == "plan":
-        scripts += ["draw.js", "plan.js", "whatif.js", "scenarios.js"]
+        scripts += ["draw.js", "plan.js", "whatif.js", "scenarios.js", "rain.js"]
     if page == "ops":
-        scripts += ["ops.js", "alarms.js", "opsflood.js"]
+        scripts += ["ops.js", "alarms.js", "opsflood.js", "rain.js"]
     tail = _config_script(config) + _scripts(scripts)
     # pydeck's own script (createDeck) comes first; ours run after it, in order.
     idx = out.rfind("</html>")

@@ -964,3 +964,19 @@ Object.assign(window.TWIN_TEXTS.en, {
   "wi.noFacility": "No hospital or fire station can be reached by road from this point.",
 });
 // end cartography (D)
+// rain panels (A3)
+Object.assign(window.TWIN_TEXTS.vi, {
+  "rain.title": "Mưa lớn", "rain.mm": "Lượng mưa (mm)", "rain.hours": "Thời gian (giờ)",
+  "rain.drain": "Thoát nước (mm/giờ, tùy chọn)", "rain.tide": "Mực thủy triều (m, tùy chọn)",
+  "rain.running": "Đang tính…", "rain.flooded": "Diện tích ngập: {km2} km².",
+  "rain.forecast": "Dự báo mưa", "rain.deepList": "Đường phố và cơ sở ngập sâu hơn 30 cm:",
+  "rain.noneDeep": "Không có đường phố hay cơ sở nào ngập sâu hơn 30 cm.",
+});
+Object.assign(window.TWIN_TEXTS.en, {
+  "rain.title": "Heavy rain", "rain.mm": "Rainfall (mm)", "rain.hours": "Duration (hours)",
+  "rain.drain": "Drainage (mm/h, optional)", "rain.tide": "Tide level (m, optional)",
+  "rain.running": "Computing…", "rain.flooded": "Flooded area: {km2} km².",
+  "rain.forecast": "Rain forecast", "rain.deepList": "Streets and facilities under more than 30 cm:",
+  "rain.noneDeep": "No street or facility is expected under more than 30 cm.",
+});
+// end rain panels (A3)

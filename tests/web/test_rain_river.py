@@ -1,0 +1,86 @@
+"""Rain panel in /plan and rain forecast in /ops, in a real browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.slope_dem import N, RES, X0, Y0
+from tests.web.city import LANDMARK
+from tests.web.conftest import PLANNER
+
+VIEW = f"#15/{LANDMARK[1]}/{LANDMARK[0]}/0/0"
+
+
+@pytest.fixture(scope="module")
+def test_dem(web_settings, web_engine, tmp_path_factory) -> str:
+    from twin.ingest.dem import import_dem
+    from twin.progress import NullReporter
+
+    import rasterio
+    from affine import Affine
+
+    # the shared slope with a 3 m deep bowl around the landmark: rain gathers there
+    lon = X0 + (np.arange(N) + 0.5) * RES
+    lat = Y0 - (np.arange(N) + 0.5) * RES
+    gx, gy = np.meshgrid(lon, lat)
+    z = np.clip((108.235 - gx) * 200, 0, None)
+    r = np.hypot(gx - LANDMARK[0], gy - LANDMARK[1])
+    z = np.where(r < 0.004, z - 3.0 * (1 - r / 0.004), z).astype(np.float32)
+    tif = tmp_path_factory.mktemp("rain-dem") / "bowl.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=N, height=N, count=1, dtype="float32",
+                       crs="EPSG:4326", nodata=-9999,
+                       transform=Affine(RES, 0, X0, 0, -RES, Y0)) as ds:
+        ds.write(z, 1)
+    with web_engine.begin() as conn:
+        import_dem(conn, tif, reporter=NullReporter(), settings=web_settings, name="test_dem")
+    return "test_dem"
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    from io import BytesIO
+
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def test_rain_preset_draws_depth_with_notes(visit, test_dem):
+    visit.sign_in(PLANNER, "/plan" + VIEW)
+    visit.idle()
+    page = visit.page
+    page.wait_for_selector("#rain-form")
+    before = _pixels(visit.shot("rain-before"))
+    page.click("#rain-form .rain-preset >> nth=0")
+    assert page.input_value("#rain-mm") == "795"
+    assert page.input_value("#rain-h") == "11"
+    with page.expect_response(lambda r: r.url.endswith("/scenarios/rain")) as resp:
+        page.click("#rain-run")
+    answer = resp.value.json()
+    assert answer["summary"]["flooded_area_km2"] > 0, answer["summary"]
+    page.wait_for_selector("#rain-notes li", timeout=60_000)
+    assert "km²" in page.inner_text("#rain-summary")
+    layer_ids = page.evaluate("twinViewer.deckLayerIds()")
+    assert any(i.startswith("whatif-flood-") for i in layer_ids)
+    page.wait_for_function(
+        "() => { const l = window.Twin.viewer.deck.layerManager.getLayers()"
+        ".find((x) => x.id.startsWith('whatif-flood-') && !x.id.includes('-', 13)); "
+        "return l && l.isLoaded; }", timeout=30_000)
+    visit.idle()
+    after = _pixels(visit.shot("rain-plan"))
+    changed = (np.abs(after - before).sum(axis=2) > 30).mean()
+    assert changed > 0.02, changed
+    visit.check()
+
+
+def test_ops_forecast_lists_or_says_none(visit, test_dem):
+    visit.sign_in(PLANNER, "/ops" + VIEW)
+    visit.idle()
+    page = visit.page
+    page.wait_for_selector("#forecast-form")
+    page.fill("#forecast-mm", "400")
+    page.fill("#forecast-h", "6")
+    page.click("#forecast-run")
+    page.wait_for_selector("#forecast-list li, #forecast-empty", timeout=60_000)
+    assert "km²" in page.inner_text("#forecast-summary")
+    visit.shot("rain-ops")

@@ -1,0 +1,120 @@
+// Rain scenario panels: /plan "Mưa lớn" (POST /scenarios/rain, saved, drawn through
+// whatif.js showStored) and /ops "Dự báo mưa" (unsaved, lists streets/facilities > 30 cm).
+(function () {
+  const T = window.Twin;
+  const PRESETS = [["14/10/2022", 795, 11], ["10/2023", 900, 72]];
+  const post = (body) => T.api("/scenarios/rain", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+  const fmt = (x, d) => Number(x).toLocaleString(T.lang === "vi" ? "vi-VN" : "en-GB", { maximumFractionDigits: d });
+  function mk(tag, attrs, text) {
+    const e = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
+    if (text) e.textContent = text;
+    return e;
+  }
+  // items (roads / facilities) with a depth in metres anywhere in the answer
+  function deepItems(obj, minM, out) {
+    out = out || [];
+    if (Array.isArray(obj)) obj.forEach((o) => deepItems(o, minM, out));
+    else if (obj && typeof obj === "object") {
+      const d = obj.max_depth_m ?? obj.depth_m;
+      const n = obj.name_vi || obj.name || obj.name_en;
+      if (typeof d === "number" && n) { if (d > minM) out.push({ name: (T.lang === "en" && obj.name_en) || n, depth: d }); }
+      else Object.values(obj).forEach((v) => deepItems(v, minM, out));
+    }
+    return out;
+  }
+  function form(prefix, withPresets) {
+    const f = mk("form", { id: prefix + "-form", class: "rain-form" });
+    f.append(mk("label", { for: prefix + "-mm" }, T.t("rain.mm")), mk("input", { id: prefix + "-mm", type: "number", min: "0", step: "1", value: "100" }));
+    f.append(mk("label", { for: prefix + "-h" }, T.t("rain.hours")), mk("input", { id: prefix + "-h", type: "number", min: "0.5", step: "0.5", value: "6" }));
+    if (withPresets) {
+      const row = mk("div", { class: "row" });
+      PRESETS.forEach(([lab, mm, h]) => {
+        const b = mk("button", { type: "button", class: "rain-preset" }, lab);
+        b.addEventListener("click", () => { f.querySelector("#" + prefix + "-mm").value = mm; f.querySelector("#" + prefix + "-h").value = h; });
+        row.append(b);
+      });
+      f.append(row);
+      f.append(mk("label", { for: prefix + "-drain" }, T.t("rain.drain")), mk("input", { id: prefix + "-drain", type: "number", min: "0", step: "1" }));
+      f.append(mk("label", { for: prefix + "-tide" }, T.t("rain.tide")), mk("input", { id: prefix + "-tide", type: "number", step: "0.1" }));
+    }
+    f.append(mk("button", { type: "submit", id: prefix + "-run" }, T.t("wi.run")));
+    f.append(mk("p", { id: prefix + "-status", role: "status", "aria-live": "polite" }));
+    f.append(mk("div", { id: prefix + "-result", "aria-live": "polite" }));
+    f.append(mk("p", { id: prefix + "-error", class: "error", role: "alert" }));
+    return f;
+  }
+  function body(prefix, save) {
+    const v = (s) => { const e = document.getElementById(prefix + "-" + s); return e && e.value !== "" ? Number(e.value) : null; };
+    const b = { rain_mm: v("mm"), hours: v("h"), save };
+    if (v("drain") !== null) b.drainage_mm_per_h = v("drain");
+    if (v("tide") !== null) b.sea_level_m = v("tide");
+    return b;
+  }
+  async function run(prefix, save, onDone) {
+    const st = document.getElementById(prefix + "-status"), er = document.getElementById(prefix + "-error");
+    er.textContent = ""; st.textContent = T.t("rain.running");
+    try {
+      const sc = await post(body(prefix, save));
+      sc.kind = sc.kind || "rain";
+      st.textContent = "";
+      onDone(sc);
+    } catch (e) { st.textContent = ""; er.textContent = (e && e.message) || String(e); }
+  }
+  function summaryText(sc) {
+    const s = sc.summary || {};
+    const km2 = s.flooded_area_km2 ?? s.flooded_km2;
+    const cls = s.depth_classes_km2 ? Object.entries(s.depth_classes_km2).map(([k, v]) => k + ": " + fmt(v, 2) + " km²").join(" · ") : "";
+    return (km2 != null ? T.t("rain.flooded", { km2: fmt(km2, 2) }) + " " : "") + cls;
+  }
+  function setupPlan() {
+    const host = document.querySelector("#flood-counts") && document.querySelector("#flood-counts").parentElement;
+    if (!host) return;
+    const box = mk("details", { id: "rain-panel", open: "" });
+    box.append(mk("summary", {}, T.t("rain.title")), form("rain", true));
+    host.after(box);
+    box.querySelector("form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      run("rain", true, (sc) => {
+        if (window.twinWhatIf) window.twinWhatIf.showStored(sc);
+        const r = document.getElementById("rain-result");
+        r.replaceChildren(mk("p", { id: "rain-summary" }, summaryText(sc)));
+        const notes = (sc.summary && sc.summary.notes_i18n && sc.summary.notes_i18n[T.lang]) || [];
+        const ul = mk("ul", { id: "rain-notes", class: "muted" });
+        notes.forEach((n) => ul.append(mk("li", {}, n)));
+        r.append(ul);
+      });
+    });
+  }
+  function setupOps() {
+    const anchor = document.querySelector("#ops-panel");
+    if (!anchor) return;
+    const box = mk("details", { id: "forecast-panel", open: "" });
+    box.append(mk("summary", {}, T.t("rain.forecast")), form("forecast", false));
+    anchor.append(box);
+    let layerSet = false;
+    box.querySelector("form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      run("forecast", false, (sc) => {
+        if (sc.links && sc.links.tiles && T.tokenTiles && window.Twin.viewer) {
+          window.Twin.viewer.setExtra("forecast-flood", T.tokenTiles("forecast-flood-" + (sc.id || Date.now()), sc.links.tiles));
+          layerSet = true;
+        }
+        const items = deepItems([sc.affected_roads, sc.roads, sc.affected_facilities, sc.facilities, sc.summary && sc.summary.roads, sc.summary && sc.summary.facilities], 0.3);
+        const r = document.getElementById("forecast-result");
+        r.replaceChildren(mk("p", { id: "forecast-summary" }, summaryText(sc)));
+        if (!items.length) r.append(mk("p", { id: "forecast-empty", class: "muted" }, T.t("rain.noneDeep")));
+        else {
+          const ul = mk("ul", { id: "forecast-list" });
+          items.sort((a, b) => b.depth - a.depth).forEach((i) => ul.append(mk("li", {}, i.name + " — " + fmt(i.depth, 2) + " m")));
+          r.append(mk("p", {}, T.t("rain.deepList")), ul);
+        }
+      });
+    });
+    return layerSet;
+  }
+  document.addEventListener("twin:ready", () => {
+    if (document.getElementById("flood-slider")) setupPlan();
+    else setupOps();
+  }, { once: true });
+})();
