@@ -67,8 +67,11 @@
       ]);
     return el("li", { "data-id": String(id), "data-kind": sc.kind, class: S.open === id ? "current" : "" }, [
       el("div", { class: "saved-head" }, [
-        el("input", { type: "checkbox", class: "saved-pick", id: "saved-pick-" + id, checked: picked,
-          "aria-label": T.t("sc.pick", { name: nameOf(sc) }), onchange: (e) => togglePick(id, e.target.checked) }),
+        // the label is the hit area (44 px on a phone with the checkbox's margin)
+        el("label", { class: "saved-pick-hit" }, [
+          el("input", { type: "checkbox", class: "saved-pick", id: "saved-pick-" + id, checked: picked,
+            "aria-label": T.t("sc.pick", { name: nameOf(sc) }), onchange: (e) => togglePick(id, e.target.checked) }),
+        ]),
         nameBox,
       ]),
       el("p", { class: "muted saved-meta", text: [tr(sc.kind_label), paramsText(sc)].filter(Boolean).join(" · ") }),

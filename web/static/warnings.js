@@ -63,12 +63,14 @@
     }));
   }
   let seq = 0;
-  async function load() {
+  async function load(fresh) {
     const mine = ++seq;
     if (!(T.config.api || {}).warnings) { W.loaded = true; return; }  // no warnings list here
     try {
+      // after a live `event: warning` the browser's cached copy (max-age 15 s) is stale
       const body = await T.api("/warnings.json?lang=" + T.lang,
-        { headers: { Accept: "application/geo+json, application/json" } });
+        { headers: { Accept: "application/geo+json, application/json" },
+          cache: fresh === true ? "no-cache" : "default" });
       if (mine !== seq) return;
       W.features = (body && Array.isArray(body.features) ? body.features : [])
         .filter((f) => f && f.properties);
@@ -83,7 +85,7 @@
   }
   W.reload = load;
   let timer = null;
-  function soon() { clearTimeout(timer); timer = setTimeout(load, 150); }
+  function soon() { clearTimeout(timer); timer = setTimeout(() => load(true), 150); }
   document.addEventListener("DOMContentLoaded", load);
   document.addEventListener("twin:warning", soon);
   document.addEventListener("twin:lang", load);
