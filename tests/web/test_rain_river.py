@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.slope_dem import N, RES, X0, Y0
+from tests.slope_dem import RES, X0, Y0, N
 from tests.web.city import LANDMARK
 from tests.web.conftest import PLANNER
 
@@ -14,11 +14,11 @@ VIEW = f"#15/{LANDMARK[1]}/{LANDMARK[0]}/0/0"
 
 @pytest.fixture(scope="module")
 def test_dem(web_settings, web_engine, tmp_path_factory) -> str:
-    from twin.ingest.dem import import_dem
-    from twin.progress import NullReporter
-
     import rasterio
     from affine import Affine
+
+    from twin.ingest.dem import import_dem
+    from twin.progress import NullReporter
 
     # the shared slope with a 3 m deep bowl around the landmark: rain gathers there
     lon = X0 + (np.arange(N) + 0.5) * RES
