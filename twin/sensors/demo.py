@@ -175,12 +175,15 @@ SENSORS = {
 }
 
 
+TIDE = 0.25  # m, the amplitude of the semi-diurnal tide on the river levels
+
+
 def value(s: Stream, rng: random.Random, t: dt.datetime) -> float | int | bool:
     """A plausible quiet-weather reading of stream ``s`` at time ``t``."""
     hour = (t.hour + 7 + t.minute / 60) % 24  # local time (UTC+7)
     if s.key == "level":  # a semi-diurnal tide of ±0.25 m on the base level
         hours = t.timestamp() / 3600
-        return round(s.base + 0.25 * math.sin(2 * math.pi * hours / 12.42)
+        return round(s.base + TIDE * math.sin(2 * math.pi * hours / 12.42)
                      + rng.gauss(0, s.noise), 3)
     if s.key == "rain":
         return round(max(0.0, rng.gauss(0, 0.3)) if rng.random() < 0.2 else 0.0, 1)

@@ -67,8 +67,9 @@ def reading(f: Feed, p: float, rng: random.Random, now: dt.datetime) -> float | 
     if f.key == "rain":
         return round(48 * rain * rng.uniform(0.7, 1.1), 1)
     if f.key == "level" and f.flood is not None and isinstance(quiet, float):
-        # the river follows the rain with a lag and overtops the flood mark at its peak
-        surge = (f.flood * 1.12 - f.stream.base) * _bump(p, 0.55, 0.2)
+        # the river follows the rain with a lag and overtops the flood mark at its peak,
+        # at any state of the tide
+        surge = (f.flood * 1.12 - f.stream.base + demo.TIDE) * _bump(p, 0.55, 0.2)
         return round(quiet + surge, 3)
     if f.key == "turbidity" and isinstance(quiet, float):
         return round(quiet + 9 * _bump(p, 0.5, 0.2), 2)
