@@ -6,6 +6,7 @@ created at the start and dropped at the end.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import Iterator
@@ -55,9 +56,12 @@ def _base_settings() -> Settings:
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings pointing at a fresh, migrated test database."""
     base = _base_settings()
-    if base.managed:
-        localdb.init_cluster(base)
-        localdb.start(base)
+    if base.managed:  # one xdist worker creates and starts the cluster, the others wait
+        base.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(base.data_dir / "tests-cluster.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            localdb.init_cluster(base)
+            localdb.start(base)
     name = f"twin_test_{uuid.uuid4().hex[:8]}"
     localdb.ensure_database(base, name)
     url = base.url(name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from twin.errors import InputError
 
@@ -27,28 +26,6 @@ def check_point(lon: float, lat: float, what: str = "point") -> None:
         w, s, e, n = CITY_BOUNDS
         raise InputError(f"{what} ({lon:.5f}, {lat:.5f}) is outside the city "
                          f"(lon {w}…{e}, lat {s}…{n})")
-
-
-def check_coordinates(coords: Any, what: str = "geometry") -> None:
-    """GeoJSON coordinates (any nesting): 2-D positions of finite numbers, iteratively
-    (a deeply nested array cannot exhaust the stack)."""
-    stack = [coords]
-    seen = 0
-    while stack:
-        c = stack.pop()
-        seen += 1
-        if seen > 1_000_000:
-            raise InputError(f"{what}: too many coordinates")
-        if not isinstance(c, list | tuple) or not c:
-            raise InputError(f"{what}: coordinates must be arrays of positions")
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in c):
-            if len(c) != 2:
-                raise InputError(f"{what}: positions must be 2-D [lon, lat], got {len(c)} "
-                                 "numbers")
-            if not all(math.isfinite(v) for v in c):
-                raise InputError(f"{what}: coordinates must be finite numbers")
-            continue
-        stack.extend(c)
 
 
 def check_id(value: int, what: str = "id") -> int:

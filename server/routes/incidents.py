@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -12,6 +11,7 @@ from pydantic import BaseModel, Field
 from server.deps import ConnDep, StaffDep
 from twin.bounds import MAX_BIGINT
 from twin.errors import InputError
+from twin.geojson import parse_bbox
 from twin.incidents import store
 from twin.incidents.categories import CATEGORIES
 from twin.incidents.lifecycle import STATUSES
@@ -142,16 +142,7 @@ def list_incidents(
     """Incidents as a GeoJSON FeatureCollection, newest first. Filters: status (comma
     list, ``open`` for all but closed), category, severity (list, or min/max), ward
     (its name), bbox, created since/until (RFC 3339)."""
-    box = None
-    if bbox:
-        try:
-            parts = tuple(float(v) for v in bbox.split(","))
-        except ValueError:
-            raise InputError("bbox must be four numbers: minlon,minlat,maxlon,maxlat") from None
-        if (len(parts) != 4 or not all(math.isfinite(v) for v in parts)
-                or parts[0] > parts[2] or parts[1] > parts[3]):
-            raise InputError("bbox must be four numbers: minlon,minlat,maxlon,maxlat")
-        box = (parts[0], parts[1], parts[2], parts[3])
+    box = parse_bbox(bbox) if bbox else None
     statuses = _codes((status or "").replace("open", ",".join(STATUSES[:-1])) or None,
                       "status", STATUSES)
     cats = _codes(category, "category", tuple(c.code for c in CATEGORIES))

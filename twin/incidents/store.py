@@ -8,12 +8,11 @@ import json
 import secrets
 from typing import Any
 
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
-from twin.bounds import CITY_BOUNDS, check_coordinates, in_city
 from twin.errors import Conflict, InputError, NotFound, PreconditionFailed
+from twin.geojson import read_geometry
 from twin.incidents.categories import get_category
 from twin.incidents.lifecycle import CLOSE_REASONS, allowed, can_transition
 
@@ -53,29 +52,13 @@ COLUMNS = (
 )
 
 
+INCIDENT_GEOMETRIES = ("Point", "Polygon", "MultiPolygon")
+
+
 def parse_geometry(value: Any) -> BaseGeometry:
-    """A GeoJSON Point/Polygon/MultiPolygon (EPSG:4326) checked for validity and range."""
-    if not isinstance(value, dict) or "type" not in value:
-        raise InputError("geometry must be a GeoJSON geometry object")
-    if value["type"] not in ("Point", "Polygon", "MultiPolygon"):
-        raise InputError(f"geometry type {str(value['type'])[:40]!r} not accepted "
-                         "(Point or Polygon)")
-    check_coordinates(value.get("coordinates"))
-    try:
-        geom = shape(value)
-    except Exception as exc:  # noqa: BLE001 - shapely raises several kinds
-        raise InputError(f"malformed GeoJSON geometry: {exc}") from None
-    if geom.is_empty:
-        raise InputError("geometry is empty")
-    if not geom.is_valid:
-        raise InputError("geometry is invalid (self-intersecting or unclosed ring)")
-    minx, miny, maxx, maxy = geom.bounds
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise InputError("coordinates outside lon −180…180 / lat −90…90")
-    if not (in_city(minx, miny) and in_city(maxx, maxy)):
-        w, s, e, n = CITY_BOUNDS
-        raise InputError(f"geometry outside the city (lon {w}…{e}, lat {s}…{n})")
-    return geom
+    """A GeoJSON Point/Polygon/MultiPolygon (EPSG:4326) inside the city, read by the
+    server's one GeoJSON validator (:func:`twin.geojson.read_geometry`)."""
+    return read_geometry(value, "geometry", types=INCIDENT_GEOMETRIES, city=True)
 
 
 def point(lon: float, lat: float) -> BaseGeometry:
