@@ -109,6 +109,11 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+#: the feature of a layer can be picked at a point of the map (its tiles are drawn)
+PICKABLE = """([x, y, id]) => Twin.viewer.deck.pickMultipleObjects({x, y, radius: 6, depth: 12})
+  .some((h) => { const f = Twin.viewer.featureOf(h); return f && f.layer.id === id; })"""
+
+
 @dataclass
 class Visit:
     """A browser page on the live server, with what it logged and requested."""
@@ -127,6 +132,25 @@ class Visit:
 
     def idle(self) -> None:
         wait_idle(self.page)
+
+    def click_map(self, lon: float, lat: float, layer: str, then: str) -> None:
+        """Click the map where ``layer`` is drawn at (lon, lat), and wait for ``then``.
+
+        The click waits until the feature can be picked there (its tiles drawn), and is
+        sent again, at most twice more, if the page shows no sign of it (``then``, a
+        selector) within 5 s: under a loaded machine a synthetic click can be lost
+        between the browser's input queue and the page.
+        """
+        x, y = self.project(lon, lat)
+        self.page.wait_for_function(PICKABLE, arg=[x, y, layer], timeout=30_000)
+        for attempt in range(3):
+            self.page.mouse.click(x, y)
+            try:
+                self.page.wait_for_selector(then, timeout=5_000 if attempt < 2 else 30_000)
+                return
+            except Exception:  # noqa: BLE001 - the last attempt raises
+                if attempt == 2:
+                    raise
 
     def view(self) -> dict[str, float]:
         return self.page.evaluate("twinViewer.getViewState()")  # type: ignore[no-any-return]

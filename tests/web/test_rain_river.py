@@ -26,7 +26,10 @@ def test_dem(web_settings, web_engine, tmp_path_factory) -> str:
     gx, gy = np.meshgrid(lon, lat)
     z = np.clip((108.235 - gx) * 200, 0, None)
     r = np.hypot(gx - LANDMARK[0], gy - LANDMARK[1])
-    z = np.where(r < 0.004, z - 3.0 * (1 - r / 0.004), z).astype(np.float32)
+    z = np.where(r < 0.004, z - 3.0 * (1 - r / 0.004), z)
+    # and a 2 m dip under Lê Duẩn (16.0705), west of Bạch Đằng: a named street goes under
+    r = np.hypot(gx - 108.220, gy - 16.0705)
+    z = np.where(r < 0.002, z - 2.0 * (1 - r / 0.002), z).astype(np.float32)
     tif = tmp_path_factory.mktemp("rain-dem") / "bowl.tif"
     with rasterio.open(tif, "w", driver="GTiff", width=N, height=N, count=1, dtype="float32",
                        crs="EPSG:4326", nodata=-9999,
@@ -73,14 +76,36 @@ def test_rain_preset_draws_depth_with_notes(visit, test_dem):
     visit.check()
 
 
-def test_ops_forecast_lists_or_says_none(visit, test_dem):
-    visit.sign_in(PLANNER, "/ops" + VIEW)
-    visit.idle()
+def test_ops_forecast_lists_the_streets_under_water(visit, test_dem):
+    visit.sign_in(PLANNER, "/ops")
     page = visit.page
     page.wait_for_selector("#forecast-form")
-    page.fill("#forecast-mm", "400")
+    page.evaluate("([lon, lat]) => twinViewer.jumpTo({longitude: lon, latitude: lat, zoom: 15, "
+                  "pitch: 0, bearing: 0})", [108.217, 16.066])
+    visit.idle()
+    before = _pixels(visit.shot("rain-ops-before"))
+    page.fill("#forecast-mm", "800")
     page.fill("#forecast-h", "6")
-    page.click("#forecast-run")
-    page.wait_for_selector("#forecast-list li, #forecast-empty", timeout=60_000)
+    with page.expect_response(lambda r: r.url.endswith("/scenarios/rain")) as resp:
+        page.click("#forecast-run")
+    answer = resp.value.json()
+    page.wait_for_selector("#forecast-list li", timeout=60_000)
     assert "km²" in page.inner_text("#forecast-summary")
-    visit.shot("rain-ops")
+    # the streets the water closes, by name and depth, deepest first
+    streets = answer["summary"]["roads"]["impassable"]["streets"]
+    assert streets, (answer["summary"]["roads"], answer["summary"].get("max_depth_m"))
+    items = page.locator("#forecast-list li").all_inner_texts()
+    assert streets[0]["name"] == "Lê Duẩn" and streets[0]["max_depth_m"] > 0.3, streets
+    assert items[0].startswith("Lê Duẩn — ") and items[0].endswith(" m"), items
+    # and the depth is drawn on the console's map from the stored run's tiles
+    assert answer["id"]
+    page.wait_for_function(
+        "() => { const l = window.Twin.viewer.deck.layerManager.getLayers()"
+        ".find((x) => x.id.startsWith('forecast-flood-') && !x.id.includes('-', 15)); "
+        "return l && l.isLoaded; }", timeout=30_000)
+    visit.idle()
+    after = _pixels(visit.shot("rain-ops"))
+    changed = (np.abs(after - before).sum(axis=2) > 30).mean()
+    assert changed > 0.02, changed
+    assert "độ sâu ngập" in page.inner_text("#map-legend")
+    visit.check()

@@ -80,9 +80,7 @@ def test_burst_pipe_and_road_closure_by_clicking(visit):
     page.click("#outage-mode")
     assert page.get_attribute("#outage-mode", "aria-pressed") == "true"
     visit.idle()  # the mode turns the (default off) water network on
-    x, y = visit.project(108.218, 16.0575)
-    page.mouse.click(x, y)
-    page.wait_for_selector("#outage-result p.message", timeout=20_000)
+    visit.click_map(108.218, 16.0575, "water_network", "#outage-result p.message")
     assert "Van 1" in page.inner_text("#outage-result")
     assert "whatif-outage" in page.evaluate("twinViewer.deckLayerIds()")
     page.keyboard.press("Escape")
@@ -92,9 +90,7 @@ def test_burst_pipe_and_road_closure_by_clicking(visit):
     page.click("#closure-mode")
     # east of the minor streets' ends (108.225), where Lê Duẩn runs alone
     _centre(visit, 108.2258, 16.0705)
-    x, y = visit.project(108.2258, 16.0705)
-    page.mouse.click(x, y)
-    page.wait_for_selector("#closure-list li")
+    visit.click_map(108.2258, 16.0705, "roads", "#closure-list li")
     assert "Lê Duẩn" in page.inner_text("#closure-list")
     page.click("#closure-run")
     page.wait_for_selector("#closure-result p[data-kind=cut_off]", timeout=30_000)

@@ -110,6 +110,8 @@ def roads(
             "by_class": _by_class(classes[deep], length[deep]),
             "ids": ids[deep][:MAX_IDS].tolist(),
             "ids_truncated": int(deep.sum()) > MAX_IDS,
+            "streets": _streets(np.asarray(cols[4] or [], object)[deep], depth[deep],
+                                length[deep]),
         },
         "ids": ids[:MAX_IDS].tolist(),
         "ids_truncated": len(ids) > MAX_IDS,
@@ -127,6 +129,24 @@ def roads(
             for k, i in enumerate(ids.tolist())
         ]
     return out
+
+
+MAX_STREETS = 50  # named streets listed under "impassable", deepest first
+
+
+def _streets(names: np.ndarray, depth: np.ndarray, length: np.ndarray) -> list[dict[str, Any]]:
+    """The named streets among some segments, deepest first: a street's deepest water
+    and the length of it under water past the limit (the list a dispatcher reads)."""
+    by: dict[str, list[float]] = {}
+    for n, d, m in zip(names.tolist(), depth.tolist(), length.tolist(), strict=True):
+        if not n:
+            continue
+        cur = by.setdefault(str(n), [0.0, 0.0])
+        cur[0] = max(cur[0], float(d))
+        cur[1] += float(m)
+    order = sorted(by.items(), key=lambda kv: (-kv[1][0], kv[0]))[:MAX_STREETS]
+    return [{"name": n, "max_depth_m": round(d, 2), "length_m": round(m, 1)}
+            for n, (d, m) in order]
 
 
 def _by_class(classes: np.ndarray, length: np.ndarray) -> dict[str, dict[str, float]]:

@@ -9,9 +9,9 @@
   if (!url || !V) return;
   // same origin or a relative path only: the page never loads tiles from elsewhere
   const target = new URL(url, location.href);
-  if (target.origin !== location.origin) { console.warn("pmtiles: other origins are refused"); return; }
-  V.archivePending = true;  // the basemap waits for the archive rather than asking /tiles
+  // the basemap waits for the archive rather than asking /tiles (set by viewer.js)
   const done = () => { V.archivePending = false; V.render(); };
+  if (target.origin !== location.origin) { console.warn("pmtiles: other origins are refused"); done(); return; }
   const s = document.createElement("script");
   s.src = "/static/vendor/pmtiles.js";
   s.onload = async () => {

@@ -969,14 +969,16 @@ Object.assign(window.TWIN_TEXTS.vi, {
   "rain.title": "Mưa lớn", "rain.mm": "Lượng mưa (mm)", "rain.hours": "Thời gian (giờ)",
   "rain.drain": "Thoát nước (mm/giờ, tùy chọn)", "rain.tide": "Mực thủy triều (m, tùy chọn)",
   "rain.running": "Đang tính…", "rain.flooded": "Diện tích ngập: {km2} km².",
-  "rain.forecast": "Dự báo mưa", "rain.deepList": "Đường phố và cơ sở ngập sâu hơn 30 cm:",
+  "rain.forecast": "Dự báo mưa", "rain.deepList": "Đường phố ngập sâu hơn 30 cm (không đi được), sâu nhất trước:",
+  "rain.forecastLegend": "Dự báo mưa: độ sâu ngập",
   "rain.noneDeep": "Không có đường phố hay cơ sở nào ngập sâu hơn 30 cm.",
 });
 Object.assign(window.TWIN_TEXTS.en, {
   "rain.title": "Heavy rain", "rain.mm": "Rainfall (mm)", "rain.hours": "Duration (hours)",
   "rain.drain": "Drainage (mm/h, optional)", "rain.tide": "Tide level (m, optional)",
   "rain.running": "Computing…", "rain.flooded": "Flooded area: {km2} km².",
-  "rain.forecast": "Rain forecast", "rain.deepList": "Streets and facilities under more than 30 cm:",
+  "rain.forecast": "Rain forecast", "rain.deepList": "Streets under more than 30 cm (impassable), deepest first:",
+  "rain.forecastLegend": "Rain forecast: flood depth",
   "rain.noneDeep": "No street or facility is expected under more than 30 cm.",
 });
 // end rain panels (A3)

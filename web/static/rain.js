@@ -64,7 +64,15 @@
   function summaryText(sc) {
     const s = sc.summary || {};
     const km2 = s.flooded_area_km2 ?? s.flooded_km2;
-    const cls = s.depth_classes_km2 ? Object.entries(s.depth_classes_km2).map(([k, v]) => k + ": " + fmt(v, 2) + " km²").join(" · ") : "";
+    // "0.1-0.5", "1-2", ">=2" … shallowest first, written as the legend writes them
+    const num = (k) => parseFloat(String(k).replace(/^[^0-9.]+/, "")) || 0;
+    const lower = (k) => String(k).startsWith("<") ? -1 : num(k);
+    const label = (k) => String(k).startsWith(">=") ? "≥ " + fmt(num(k), 1) + " m"
+      : String(k).startsWith("<") ? "< " + fmt(num(k), 1) + " m"
+        : String(k).split("-").map((x) => fmt(Number(x), 1)).join("–") + " m";
+    const cls = s.depth_classes_km2 ? Object.entries(s.depth_classes_km2)
+      .filter(([, v]) => v > 0).sort((a, b) => lower(a[0]) - lower(b[0]))
+      .map(([k, v]) => label(k) + ": " + fmt(v, 2) + " km²").join(" · ") : "";
     return (km2 != null ? T.t("rain.flooded", { km2: fmt(km2, 2) }) + " " : "") + cls;
   }
   function setupPlan() {
@@ -95,12 +103,15 @@
     let layerSet = false;
     box.querySelector("form").addEventListener("submit", (ev) => {
       ev.preventDefault();
-      run("forecast", false, (sc) => {
+      // stored (like a planner's run) so its depth tiles can be drawn on the console's map
+      run("forecast", true, (sc) => {
         if (sc.links && sc.links.tiles && T.tokenTiles && window.Twin.viewer) {
           window.Twin.viewer.setExtra("forecast-flood", T.tokenTiles("forecast-flood-" + (sc.id || Date.now()), sc.links.tiles));
+          if (T.legend) T.legend.depth("forecast-flood", { titleKey: "rain.forecastLegend" });
           layerSet = true;
         }
-        const items = deepItems([sc.affected_roads, sc.roads, sc.affected_facilities, sc.facilities, sc.summary && sc.summary.roads, sc.summary && sc.summary.facilities], 0.3);
+        // the impassable streets by name, deepest first (summary.roads.impassable.streets)
+        const items = deepItems([sc.summary && sc.summary.roads && sc.summary.roads.impassable], 0.3);
         const r = document.getElementById("forecast-result");
         r.replaceChildren(mk("p", { id: "forecast-summary" }, summaryText(sc)));
         if (!items.length) r.append(mk("p", { id: "forecast-empty", class: "muted" }, T.t("rain.noneDeep")));

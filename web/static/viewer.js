@@ -400,6 +400,8 @@
   });
   document.addEventListener("twin:lang", () => V.render());
 
+  // a ?pmtiles= archive holds the basemap (archive.js): wait for it rather than ask /tiles
+  V.archivePending = !!new URLSearchParams(location.search).get("pmtiles");
   const start = parseHash();
   if (start) V.jumpTo(start);
   else V.viewState = Object.assign({}, cfg.home);
