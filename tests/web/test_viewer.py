@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from tests.web.city import HAI_CHAU_WARD, LANDMARK, SOURCE, box
-from tests.web.conftest import PLANNER
+from tests.web.conftest import PLANNER, SHOTS
 from web import assets
 from web.pages import BACKGROUND
 from web.screenshot import wait_idle
@@ -154,7 +154,8 @@ def test_anonymous_visitor_cannot_see_or_fetch_staff_layers(visit):
 
 # -- the basemap as a resident reads it ----------------------------------------------------
 WATER = (120, 180, 225)  # layers.yaml: the water layer's fill
-LABELS = "Twin.viewer.extras.get('labels') ? Twin.viewer.extras.get('labels').props.data : []"
+#: every label placed (labels.js); a street's carries its letters ("glyphs") along the street
+LABELS = "(Twin.viewer.placedLabels || []).map(({line, ...d}) => d)"
 
 
 def _near(px: np.ndarray, rgb: tuple[int, int, int], tol: int = 14) -> bool:
@@ -205,6 +206,56 @@ def test_street_names_lie_along_their_streets_from_z15(visit):
     visit.idle()
     assert not [d for d in visit.page.evaluate(LABELS) if d.get("street")]  # none below z14
     visit.check()
+
+
+CURVE = (108.200, 16.050, 0.0015)  # centre and radius (degrees) of a curved test street
+
+
+def test_a_street_name_follows_its_curve(browser, live_server, web_engine):
+    from tests.web.city import _road
+
+    cx, cy, r = CURVE
+    arc = [(cx + r * math.cos(math.radians(t)), cy + r * math.sin(math.radians(t)))
+           for t in range(200, 341, 10)]  # the lower half of a circle, west to east
+    with web_engine.begin() as conn:
+        _road(conn, arc, "residential", "Đường Cong Thử", "Curve Test Street")
+    ctx = browser.new_context(viewport={"width": 1024, "height": 700})  # no cached tiles
+    try:
+        page = ctx.new_page()
+        page.goto(live_server + f"/#16/{cy - r}/{cx}/0/0")
+        wait_idle(page)
+        labels = {d["text"]: d for d in page.evaluate(LABELS) if d.get("street")}
+        curve = labels["Đường Cong Thử"]
+        glyphs = curve["glyphs"]
+        # every letter but the spaces, in reading order, west to east
+        assert "".join(g["ch"] for g in glyphs) == "ĐườngCongThử"
+        xy = [page.evaluate("(p) => twinViewer.project(p)", g["pos"])[:2] for g in glyphs]
+        assert all(b[0] > a[0] for a, b in zip(xy, xy[1:], strict=False)), xy
+        # each letter sits on the street and is turned to it: the angles follow the bend
+        line = [page.evaluate("(p) => twinViewer.project(p)", list(q))[:2] for q in arc]
+        for (x, y) in xy:
+            gap = min(_to_segment((x, y), a, b) for a, b in zip(line, line[1:], strict=False))
+            assert gap < 2.0, (x, y, gap)
+        angles = [g["angle"] for g in glyphs]
+        assert max(angles) - min(angles) > 20, angles  # one straight label would be 0
+        assert angles[0] < 0 < angles[-1], angles  # down into the bend, then up out of it
+        shot = page.screenshot(path=str(SHOTS / "map-curved-street-name.png"))
+        assert pixels(shot).size
+    finally:
+        ctx.close()
+        with web_engine.begin() as conn:
+            ids = conn.execute(text(
+                "DELETE FROM road_segment WHERE name = 'Đường Cong Thử' "
+                "RETURNING from_node, to_node")).one()
+            conn.execute(text("DELETE FROM road_node WHERE id IN (:a, :b)"),
+                         {"a": ids[0], "b": ids[1]})
+
+
+def _to_segment(p: tuple[float, float], a: list[float], b: list[float]) -> float:
+    ax, ay, bx, by = a[0], a[1], b[0], b[1]
+    dx, dy = bx - ax, by - ay
+    t = max(0.0, min(1.0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / ((dx * dx + dy * dy) or 1)))
+    return math.hypot(p[0] - ax - t * dx, p[1] - ay - t * dy)
 
 
 def test_historic_districts_are_labelled_only_for_dates_before_the_merger(visit, web_engine):

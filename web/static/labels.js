@@ -25,8 +25,8 @@
     if (T.lang === "en") s = p.name_en || p[key.replace(/_vi$/, "_en")] || s;
     return s ? String(s).normalize("NFC") : "";
   }
-  // the middle of the longest segment of each named road in the tile: main roads from
-  // z14, every named street from z15 (drawn along the street, see place())
+  // the longest piece of each named road in the tile: main roads from z14, every named
+  // street from z15, its name written along the street's curve (see along())
   function roadLabels(tile, feats, out) {
     const best = new Map(), all = tile.index.z >= 15;
     for (const f of feats) {
@@ -35,20 +35,95 @@
       const text = T.lang === "en" ? p.name_en || p.name : p.name;
       if (!text) continue;
       const c = f.geometry.coordinates;
-      for (let i = 1; i < c.length; i++) {
-        const len = Math.hypot(c[i][0] - c[i - 1][0], c[i][1] - c[i - 1][1]);
-        const cur = best.get(text);
-        if (!cur || len > cur.len) best.set(text, { len, a: c[i - 1], b: c[i], f, text });
-      }
+      let len = 0;
+      for (let i = 1; i < c.length; i++) len += Math.hypot(c[i][0] - c[i - 1][0], c[i][1] - c[i - 1][1]);
+      const cur = best.get(text);
+      if (!cur || len > cur.len) best.set(text, { len, c, f, text });
     }
-    for (const { a, b, f, text } of best.values()) {
-      const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+    for (const { c, f, text } of best.values()) {
+      const line = c.map((q) => lngLat(tile, q));
       const rank = f.properties.road_class in MAIN_ROADS ? MAIN_ROADS[f.properties.road_class] : 6;
-      out.push({ pos: lngLat(tile, mid), dir: [lngLat(tile, a), lngLat(tile, b)], text: text.normalize("NFC"),
+      out.push({ pos: midpoint(line), line, text: text.normalize("NFC"),
         size: rank < 6 ? 12 : 11, prio: 10 + rank, color: [90, 70, 50, 255], street: true,
         properties: f.properties, id: f.id });
     }
   }
+  // the point halfway along a line (lon/lat; near enough for placing a label)
+  function midpoint(line) {
+    let total = 0;
+    const seg = [];
+    for (let i = 1; i < line.length; i++) { const d = Math.hypot(line[i][0] - line[i - 1][0], line[i][1] - line[i - 1][1]); seg.push(d); total += d; }
+    let left = total / 2;
+    for (let i = 0; i < seg.length; i++) {
+      if (left <= seg[i] && seg[i] > 0) {
+        const t = left / seg[i];
+        return [line[i][0] + t * (line[i + 1][0] - line[i][0]), line[i][1] + t * (line[i + 1][1] - line[i][1])];
+      }
+      left -= seg[i];
+    }
+    return line[0];
+  }
+
+  // -- a name along a curve ----------------------------------------------------------------
+  // Glyph widths from the browser's own font metrics (the atlas is drawn in the same font).
+  const ctx2d = document.createElement("canvas").getContext("2d");
+  const widths = new Map();
+  function advances(text, size) {
+    const key = size + "|" + text;
+    let w = widths.get(key);
+    if (!w) {
+      ctx2d.font = size + "px sans-serif";
+      w = Array.from(text).map((ch) => ctx2d.measureText(ch).width);
+      widths.set(key, w);
+    }
+    return w;
+  }
+  // a point and direction at distance d along a screen polyline (pts, cumulative cum)
+  function at(pts, cum, d) {
+    let i = 1;
+    while (i < pts.length - 1 && cum[i] < d) i++;
+    const a = pts[i - 1], b = pts[i], len = cum[i] - cum[i - 1] || 1, t = (d - cum[i - 1]) / len;
+    return [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
+  }
+  const MAX_TURN = 35;  // degrees between neighbouring letters: sharper bends are not labelled
+  // The letters of a street's name placed one by one along the street as it is drawn on
+  // screen, centred on its middle and reading left to right; null where the street is too
+  // short on screen or bends too sharply for its name.
+  function along(vp, c) {
+    let pts = c.line.map((q) => vp.project(q));
+    const w = advances(c.text, c.size), width = w.reduce((a, b) => a + b, 0);
+    const cumOf = (p) => p.reduce((acc, q, i) => { acc.push(i ? acc[i - 1] + Math.hypot(q[0] - p[i - 1][0], q[1] - p[i - 1][1]) : 0); return acc; }, []);
+    let cum = cumOf(pts);
+    const total = cum[cum.length - 1];
+    if (total < width * 1.1 + 8) return null;
+    const s0 = (total - width) / 2;
+    if (at(pts, cum, s0 + width)[0] < at(pts, cum, s0)[0]) { pts = pts.slice().reverse(); cum = cumOf(pts); }
+    const glyphs = [];
+    let d = s0, prev = null, sx = 0, sy = 0;
+    const chars = Array.from(c.text);
+    for (let i = 0; i < chars.length; i++) {
+      const mid = d + w[i] / 2;
+      const p = at(pts, cum, mid - Math.max(w[i], 4) / 2), q = at(pts, cum, mid + Math.max(w[i], 4) / 2);
+      const xy = at(pts, cum, mid);
+      let angle = (Math.atan2(-(q[1] - p[1]), q[0] - p[0]) * 180) / Math.PI;
+      if (prev !== null) {
+        const turn = Math.abs(((angle - prev + 540) % 360) - 180);
+        if (turn > MAX_TURN) return null;
+      }
+      prev = angle;
+      sx += Math.cos((angle * Math.PI) / 180); sy += Math.sin((angle * Math.PI) / 180);
+      d += w[i];
+      if (chars[i] === " ") continue;
+      const h = c.size / 2 + 2;
+      glyphs.push({ ch: chars[i], pos: vp.unproject(xy), angle, size: c.size, color: c.color,
+        properties: c.properties, id: c.id, box: [xy[0] - h, xy[1] - h, xy[0] + h, xy[1] + h] });
+    }
+    let angle = (Math.atan2(sy, sx) * 180) / Math.PI;
+    if (angle > 90) angle -= 180;
+    if (angle < -90) angle += 180;
+    return { glyphs, angle };
+  }
+
   // Administrative names follow the date the map shows (V.date; the planner's time
   // control moves it): today's wards and communes, and the districts abolished on
   // 2025-07-01 only for a date before that. The periods come from the admin_boundaries
@@ -120,27 +195,22 @@
       if (x < -50 || y < -20 || x > vp.width + 50 || y > vp.height + 20) continue;
       const dup = c.text + "|" + Math.round(x / 150) + "|" + Math.round(y / 150);
       if (seen.has(dup)) continue;
-      let angle = 0;
-      if (c.dir) {
-        const p = vp.project(c.dir[0]), q = vp.project(c.dir[1]);
-        angle = (Math.atan2(-(q[1] - p[1]), q[0] - p[0]) * 180) / Math.PI;
-        if (angle > 90) angle -= 180;
-        if (angle < -90) angle += 180;
+      const overlaps = (box) => boxes.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1]);
+      if (c.street && c.line) {
+        const g = along(vp, c);
+        if (!g || g.glyphs.some((l) => overlaps(l.box))) continue;
+        for (const l of g.glyphs) boxes.push(l.box);
+        seen.add(dup);
+        kept.push(Object.assign({}, c, { angle: g.angle, glyphs: g.glyphs }));
+        continue;
       }
-      const w = c.text.length * c.size * 0.58 + 6, h = c.size + 6, rad = (angle * Math.PI) / 180;
-      // a street's name lies along its segment: left out where the segment is too short for it
-      if (c.street && c.dir) {
-        const p = vp.project(c.dir[0]), q = vp.project(c.dir[1]);
-        if (Math.hypot(q[0] - p[0], q[1] - p[1]) < w * 0.9) continue;
-      }
-      const bw = Math.abs(w * Math.cos(rad)) + Math.abs(h * Math.sin(rad));
-      const bh = Math.abs(w * Math.sin(rad)) + Math.abs(h * Math.cos(rad));
+      const bw = c.text.length * c.size * 0.58 + 6, bh = c.size + 6;
       const cx = x + (c.offset ? c.offset[0] : 0), cy = y + (c.offset ? c.offset[1] : 0);
       const box = [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2];
-      if (boxes.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1])) continue;
+      if (overlaps(box)) continue;
       boxes.push(box);
       seen.add(dup);
-      kept.push(Object.assign({}, c, { angle }));
+      kept.push(Object.assign({}, c, { angle: 0 }));
     }
     return kept;
   }
@@ -154,17 +224,22 @@
       const key = [Array.from(V.enabled).join(","), T.lang, V.date].join("|");
       const cands = [];
       for (const t of V.selectedTiles()) if (Array.isArray(t.content)) cands.push(...tileLabels(t, key));
-      const data = place(cands);
-      V.extras.set("labels", new D.TextLayer({
-        id: "labels", data, pickable: true,
-        getPosition: (d) => d.pos, getText: (d) => d.text, getSize: (d) => d.size,
-        getAngle: (d) => d.angle, getColor: (d) => d.color, getPixelOffset: (d) => d.offset || [0, 0],
+      const placed = place(cands);
+      V.placedLabels = placed;  // test and console hook: every label kept, streets with their letters
+      const common = {
+        getPosition: (d) => d.pos, getSize: (d) => d.size, getAngle: (d) => d.angle,
+        getColor: (d) => d.color, getPixelOffset: (d) => d.offset || [0, 0],
         sizeUnits: "pixels", fontFamily: "sans-serif", characterSet: CHARSET,
         fontSettings: { sdf: true, fontSize: 40, buffer: 6, radius: 10 },
         outlineWidth: 3, outlineColor: [255, 255, 255, 230],
-        getTextAnchor: "middle", getAlignmentBaseline: "center", billboard: true,
+        getTextAnchor: "middle", getAlignmentBaseline: "center", billboard: true, pickable: true,
         parameters: { depthCompare: "always", depthWriteEnabled: false },
-      }));
+      };
+      V.extras.set("labels", [
+        new D.TextLayer(Object.assign({ id: "labels", data: placed.filter((d) => !d.glyphs), getText: (d) => d.text }, common)),
+        // street names, a letter at a time along their streets
+        new D.TextLayer(Object.assign({ id: "labels-streets", data: placed.flatMap((d) => d.glyphs || []), getText: (d) => d.ch }, common)),
+      ]);
       V.render({ labels: false });
     }, 120);
   };
