@@ -99,6 +99,7 @@ def _routers() -> list[APIRouter]:
         processes,
         rain,
         raster,
+        river,
         scenarios,
         search,
         sta,
@@ -108,5 +109,6 @@ def _routers() -> list[APIRouter]:
     )
 
     families = (auth, features, tiles, pmtiles, search, area, incidents, open311, warnings, live,
-                analysis, raster, rain, scenarios, processes, sta, alarms, admin, metrics, viewer)
+                analysis, raster, rain, river, scenarios, processes, sta, alarms, admin, metrics,
+                viewer)
     return [m.router for m in families]

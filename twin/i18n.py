@@ -192,6 +192,29 @@ MESSAGES: dict[str, dict[str, str]] = {
               "{min_depth:g} m are not counted; SRTM is a surface model (roofs, trees), off "
               "by metres",
     },
+    "river.method": {
+        "vi": "phương pháp: HAND (độ cao trên mạng thoát nước gần nhất, tính một lần cho mỗi "
+              "DEM, dòng chảy 4 hướng trên mặt đã lấp trũng tới sông của lớp phủ 'water'; "
+              "con sông có trạm: {cells} ô); mực nước {stage:g} m tại {gauge}, đáy sông ở "
+              "đó {bed:.2f} m: nước cao {height:.2f} m trên đáy dọc theo sông, ngập nơi HAND "
+              "thấp hơn",
+        "en": "method: HAND (height above the nearest drainage, computed once per DEM, "
+              "4-connected flow over the depression-filled surface to the rivers of the "
+              "land cover 'water'; the gauge's river: {cells} cells); stage {stage:g} m at "
+              "{gauge}, river bed there {bed:.2f} m: the water stands {height:.2f} m over the "
+              "bed all along the rivers and floods where HAND is lower",
+    },
+    "river.limits": {
+        "vi": "giới hạn: một độ cao nước cho cả mạng sông (không có đường mặt nước, lưu lượng "
+              "hay thời gian truyền lũ); không tính đê, cống, cầu; SRTM là mặt trên (mái nhà, "
+              "cây), sai số vài mét; sông chỉ gồm những gì lớp phủ 'water' có",
+        "en": "limits: one water height over the whole river network (no water-surface "
+              "profile, discharge or flood travel time); no levees, culverts or bridges; "
+              "SRTM is a surface model (roofs, trees), off by metres; the rivers are what "
+              "the land cover 'water' holds",
+    },
+    "river.alert": {"vi": "mức {stage:g} m ≥ báo động {level} ({alert:g} m) tại {gauge}",
+                    "en": "stage {stage:g} m ≥ alert level {level} ({alert:g} m) at {gauge}"},
     "rain.rivers": {"vi": "lớp phủ 'water': {cells} ô", "en": "land cover 'water': {cells} cells"},
     "rain.no_rivers": {"vi": "không có sông trong lớp phủ", "en": "none in the land cover"},
     "rain.tide": {"vi": "triều {level:g} m: {km2:.3f} km² ngập từ biển",

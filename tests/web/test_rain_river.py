@@ -109,3 +109,20 @@ def test_ops_forecast_lists_the_streets_under_water(visit, test_dem):
     assert changed > 0.02, changed
     assert "độ sâu ngập" in page.inner_text("#map-legend")
     visit.check()
+
+
+def test_plan_river_panel_runs_a_stage_and_says_why_not(visit, test_dem):
+    visit.sign_in(PLANNER, "/plan")
+    page = visit.page
+    page.wait_for_selector("#river-panel")
+    page.click("#river-panel summary")
+    assert "Cẩm Lệ" in page.inner_text("#river-gauge")
+    assert "Báo động 1" in page.inner_text("#river-alert")
+    page.fill("#river-stage", "3")
+    with page.expect_response(lambda r: r.url.endswith("/scenarios/river")) as resp:
+        page.click("#river-run")
+    # the test terrain does not reach the Cẩm Lệ gauge: a plain answer in the UI's language
+    assert resp.value.status == 400
+    page.wait_for_function("document.querySelector('#river-error').textContent.length > 0")
+    assert "trạm đo" in page.inner_text("#river-error") and "DEM" in page.inner_text("#river-error")
+    visit.shot("river-plan")

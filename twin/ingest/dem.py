@@ -122,11 +122,27 @@ def _precompute(conn: Connection, final: Path, name: str, settings: Settings,
                              "on the first rain run")
         return
     task = reporter.task("depressions for the rain model", total=1)
-    dep = depressions.load(dem, settings.terrain_dir, name,
-                           depressions.river_mask(conn, dem), verbose=True)
+    rivers = depressions.river_mask(conn, dem)
+    dep = depressions.load(dem, settings.terrain_dir, name, rivers, verbose=True)
     reporter.done(task)
     summary.notes.append(f"rain model: {dep.count:,} depressions by priority-flood in "
                          f"{dep.seconds:.2f} s")
+    if rivers is None:
+        summary.notes.append("river model: no rivers in the land cover yet, HAND is "
+                             "computed on the first river run")
+        return
+    from twin.scenarios import hand
+
+    task = reporter.task("height above the rivers (HAND) for the river model", total=1)
+    try:
+        got = hand.load(dem, rivers, settings.terrain_dir, name)
+    except InputError as exc:
+        summary.notes.append(f"no river-model HAND: {exc}")
+        return
+    finally:
+        reporter.done(task)
+    summary.notes.append(f"river model: HAND above {int(rivers.sum()):,} river cells in "
+                         f"{got.seconds:.2f} s")
 
 
 def _inspect(src: Any, path: Path, summary: Summary) -> dict[str, Any]:

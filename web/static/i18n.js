@@ -202,6 +202,7 @@ window.TWIN_TEXTS = {
     "sc.level": "mực nước {m} m",
     "sc.rise": "nước dâng {m} m",
     "sc.rain": "mưa {mm} mm trong {h} giờ",
+    "sc.river": "lũ sông: mực nước {m} m tại trạm",
     "sc.closed": "{n} đoạn đường đóng",
     "sc.edge": "ống #{id}",
     "sc.node": "thiết bị #{id}",
@@ -459,6 +460,7 @@ window.TWIN_TEXTS = {
     "sc.level": "water level {m} m",
     "sc.rise": "rise {m} m",
     "sc.rain": "{mm} mm of rain in {h} h",
+    "sc.river": "river flood: stage {m} m at the gauge",
     "sc.closed": "{n} road segments closed",
     "sc.edge": "pipe #{id}",
     "sc.node": "device #{id}",
@@ -971,6 +973,8 @@ Object.assign(window.TWIN_TEXTS.vi, {
   "rain.running": "Đang tính…", "rain.flooded": "Diện tích ngập: {km2} km².",
   "rain.forecast": "Dự báo mưa", "rain.deepList": "Đường phố ngập sâu hơn 30 cm (không đi được), sâu nhất trước:",
   "rain.forecastLegend": "Dự báo mưa: độ sâu ngập",
+  "river.title": "Lũ sông", "river.gauge": "Trạm đo mực nước", "river.stage": "Mực nước tại trạm (m)",
+  "river.alertHint": "Báo động 1 tại trạm Cẩm Lệ: {alert} m.", "gauge.cam_le": "Cẩm Lệ (sông Cẩm Lệ – Hàn)",
   "rain.noneDeep": "Không có đường phố hay cơ sở nào ngập sâu hơn 30 cm.",
 });
 Object.assign(window.TWIN_TEXTS.en, {
@@ -979,6 +983,8 @@ Object.assign(window.TWIN_TEXTS.en, {
   "rain.running": "Computing…", "rain.flooded": "Flooded area: {km2} km².",
   "rain.forecast": "Rain forecast", "rain.deepList": "Streets under more than 30 cm (impassable), deepest first:",
   "rain.forecastLegend": "Rain forecast: flood depth",
+  "river.title": "River flood", "river.gauge": "Water-level gauge", "river.stage": "Stage at the gauge (m)",
+  "river.alertHint": "Alert level 1 at the Cẩm Lệ gauge: {alert} m.", "gauge.cam_le": "Cẩm Lệ (Cẩm Lệ – Hàn river)",
   "rain.noneDeep": "No street or facility is expected under more than 30 cm.",
 });
 // end rain panels (A3)

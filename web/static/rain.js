@@ -1,5 +1,6 @@
 // Rain scenario panels: /plan "Mưa lớn" (POST /scenarios/rain, saved, drawn through
-// whatif.js showStored) and /ops "Dự báo mưa" (unsaved, lists streets/facilities > 30 cm).
+// whatif.js showStored) and "Lũ sông" (POST /scenarios/river, a stage at a gauge), and
+// /ops "Dự báo mưa" (saved, drawn, lists the streets under more than 30 cm).
 (function () {
   const T = window.Twin;
   const PRESETS = [["14/10/2022", 795, 11], ["10/2023", 900, 72]];
@@ -81,6 +82,7 @@
     const box = mk("details", { id: "rain-panel", open: "" });
     box.append(mk("summary", {}, T.t("rain.title")), form("rain", true));
     host.after(box);
+    riverPanel(box);
     box.querySelector("form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       run("rain", true, (sc) => {
@@ -93,6 +95,41 @@
         r.append(ul);
       });
     });
+  }
+  // River flood by stage at a gauge (POST /scenarios/river, HAND): saved, drawn like a flood
+  const GAUGES = [["cam_le", "gauge.cam_le", 1.0]];  // id, name key, alert level 1 (m)
+  function riverPanel(host) {
+    const box = mk("details", { id: "river-panel" });
+    const f = mk("form", { id: "river-form", class: "rain-form" });
+    const sel = mk("select", { id: "river-gauge" });
+    GAUGES.forEach(([id, key]) => sel.append(mk("option", { value: id }, T.t(key))));
+    f.append(mk("label", { for: "river-gauge" }, T.t("river.gauge")), sel);
+    f.append(mk("label", { for: "river-stage" }, T.t("river.stage")),
+      mk("input", { id: "river-stage", type: "number", step: "0.1", value: "2.5", required: "" }));
+    f.append(mk("p", { id: "river-alert", class: "muted" }, T.t("river.alertHint", { alert: fmt(GAUGES[0][2], 1) })));
+    f.append(mk("button", { type: "submit", id: "river-run" }, T.t("wi.run")));
+    f.append(mk("p", { id: "river-status", role: "status", "aria-live": "polite" }));
+    f.append(mk("div", { id: "river-result", "aria-live": "polite" }));
+    f.append(mk("p", { id: "river-error", class: "error", role: "alert" }));
+    box.append(mk("summary", {}, T.t("river.title")), f);
+    host.after(box);
+    f.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const st = T.$("#river-status"), er = T.$("#river-error");
+      er.textContent = ""; st.textContent = T.t("rain.running");
+      try {
+        const sc = await T.api("/scenarios/river", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ stage_m: Number(T.$("#river-stage").value), gauge: sel.value }) });
+        st.textContent = "";
+        if (window.twinWhatIf) window.twinWhatIf.showStored(sc);
+        const r = T.$("#river-result");
+        r.replaceChildren(mk("p", { id: "river-summary" }, summaryText(sc)));
+        const ul = mk("ul", { id: "river-notes", class: "muted" });
+        ((sc.summary.notes_i18n && sc.summary.notes_i18n[T.lang]) || []).forEach((n) => ul.append(mk("li", {}, n)));
+        r.append(ul);
+      } catch (e) { st.textContent = ""; er.textContent = (e && e.message) || String(e); }
+    });
+    return box;
   }
   function setupOps() {
     const anchor = document.querySelector("#ops-panel");

@@ -38,6 +38,7 @@
     const p = sc.params || {};
     if (sc.kind === "flood") return p.water_level_m !== null && p.water_level_m !== undefined ? T.t("sc.level", { m: num(p.water_level_m, 2) }) : T.t("sc.rise", { m: num(p.rise_m, 2) });
     if (sc.kind === "rain") return p.rain_mm !== null && p.rain_mm !== undefined ? T.t("sc.rain", { mm: num(p.rain_mm), h: num(p.hours, 1) }) : "";
+    if (sc.kind === "river") return T.t("sc.river", { m: num(p.stage_m, 2) });
     if (sc.kind === "closure") return T.t("sc.closed", { n: num((p.segment_ids || []).length || (sc.summary.closed || {}).count) });
     if (sc.kind === "outage") return p.edge_id ? T.t("sc.edge", { id: p.edge_id }) : T.t("sc.node", { id: p.node_id });
     return "";
