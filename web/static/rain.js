@@ -19,7 +19,11 @@
     else if (obj && typeof obj === "object") {
       const d = obj.max_depth_m ?? obj.depth_m;
       const n = obj.name_vi || obj.name || obj.name_en;
-      if (typeof d === "number" && n) { if (d > minM) out.push({ name: (T.lang === "en" && obj.name_en) || n, depth: d }); }
+      if (typeof d === "number" && n) {
+        const what = obj.kind && !obj.road_class ? T.t("class." + obj.kind) : "";
+        const name = (T.lang === "en" && obj.name_en) || n;
+        if (d > minM) out.push({ name: what && !what.startsWith("class.") ? name + " (" + what + ")" : name, depth: d });
+      }
       else Object.values(obj).forEach((v) => deepItems(v, minM, out));
     }
     return out;
@@ -148,7 +152,8 @@
           layerSet = true;
         }
         // the impassable streets by name, deepest first (summary.roads.impassable.streets)
-        const items = deepItems([sc.summary && sc.summary.roads && sc.summary.roads.impassable], 0.3);
+        const items = deepItems([sc.summary && sc.summary.roads && sc.summary.roads.impassable,
+          sc.summary && sc.summary.facilities && sc.summary.facilities.items], 0.3);
         const r = document.getElementById("forecast-result");
         r.replaceChildren(mk("p", { id: "forecast-summary" }, summaryText(sc)));
         if (!items.length) r.append(mk("p", { id: "forecast-empty", class: "muted" }, T.t("rain.noneDeep")));
