@@ -48,8 +48,9 @@ def run_flood(page: Any, metres: int, n_after: int) -> None:
     slider = page.locator("#flood-slider")
     slider.fill(str(metres))
     slider.dispatch_event("change")
+    # the run is stored, then the list reloads: allow for a loaded machine
     page.wait_for_function(f"document.querySelectorAll('#saved-list li').length >= {n_after}",
-                           timeout=30_000)
+                           timeout=60_000)
 
 
 def flood_loaded(page: Any, side: str | None = None) -> None:
