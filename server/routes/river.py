@@ -20,7 +20,9 @@ router = APIRouter(prefix="/scenarios", tags=["scenarios"])
 class RiverIn(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
 
-    stage_m: float = Field(description="water level at the gauge (m, the gauge's datum)")
+    stage_m: float | None = Field(
+        default=None, description="water level at the gauge (m, the gauge's datum); with "
+        "incident_id: default its flood-tower reading")
     gauge: str | None = Field(default="cam_le", max_length=50,
                               description="gauge: " + ", ".join(GAUGES))
     at: list[float] | None = Field(default=None, min_length=2, max_length=2,
@@ -29,6 +31,10 @@ class RiverIn(BaseModel):
                             description="registered DEM (default: the newest)")
     impassable_depth_m: float = Field(default=0.3, description="roads deeper are impassable")
     name: Annotated[str, Field(max_length=100)] | None = None
+    incident_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="a flood incident: the river at its "
+        "place, its flood-tower reading as the stage (unless given); the run goes on its "
+        "timeline")
     save: bool = True
     public: bool = Field(default=False, description="depth tiles visible to everyone")
 
@@ -48,7 +54,8 @@ def river(
     params = RiverParams(
         stage_m=body.stage_m, gauge=body.gauge,
         at=(body.at[0], body.at[1]) if body.at is not None else None, dem=body.dem,
-        impassable_depth_m=body.impassable_depth_m, name=body.name)
+        impassable_depth_m=body.impassable_depth_m, name=body.name,
+        incident_id=body.incident_id)
     with conn.begin():
         answer = run_river(conn, settings, params, created_by=who.username, save=body.save,
                            public=body.public, features="features" in inc)

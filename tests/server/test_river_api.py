@@ -99,9 +99,35 @@ def test_river_is_a_process(client, staff, valley) -> None:  # noqa: ANN001
     assert r.json()["summary"]["flooded_cells"] == 2 * (ROWS - 1)
 
 
+def test_a_flood_tower_incident_drives_the_river(client, staff, valley, engine) -> None:  # noqa: ANN001
+    from twin.incidents import store as incidents
+
+    bed = 5.0 + ALONG * (ROWS - 20)
+    tower = [X0 + (MID + 2.5) * RES, Y0 - 20.5 * RES]  # on the bank, two cells out
+    r = client.post("/incidents", headers=staff, json={
+        "category": "flood", "title": "tháp báo lũ",
+        "geometry": {"type": "Point", "coordinates": tower}})
+    assert r.status_code == 201, r.text
+    iid = r.json()["id"]
+    with engine.begin() as conn:
+        incidents.event(conn, iid, "rules", "alarm", {"reading": {"value": bed + 2.5, "unit": "m"}})
+    r = client.post("/scenarios/river", headers=staff, json={"incident_id": iid, "dem": valley})
+    assert r.status_code == 201, r.text
+    sc = r.json()
+    assert sc["params"]["defaulted"] == ["at", "stage_m"]
+    assert sc["params"]["stage_m"] == pytest.approx(bed + 2.5)
+    assert sc["summary"]["flooded_cells"] == 4 * (ROWS - 1)
+    # and the run is on the incident's timeline
+    events = client.get(f"/incidents/{iid}/timeline", headers=staff).json()
+    modelled = [e for e in events if e["kind"] == "flood_modelled"]
+    assert modelled and modelled[0]["data"]["scenario"] == sc["id"], events
+
+
 @pytest.mark.parametrize(("body", "status", "words"), [
     ({"stage_m": 500.0}, 400, "above the DEM's highest ground"),
     ({"stage_m": 1.0}, 400, "not above the river bed"),
+    ({}, 400, "give stage_m"),
+    ({"incident_id": 2**62}, 400, "unknown incident"),
     ({"stage_m": 8.0, "gauge": "nowhere", "at": None}, 400, "unknown gauge"),
     ({"stage_m": 8.0, "gauge": "cam_le", "at": None}, 400, "outside the DEM"),
     ({"stage_m": 8.0, "at": [X0 + 0.005, Y0 - 0.001, 3]}, 422, None),

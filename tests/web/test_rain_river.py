@@ -79,6 +79,8 @@ def test_rain_preset_draws_depth_with_notes(visit, test_dem):
 def test_ops_forecast_lists_the_streets_under_water(visit, test_dem):
     visit.sign_in(PLANNER, "/ops")
     page = visit.page
+    page.wait_for_selector("#forecast-panel")
+    page.click("#forecast-panel summary")  # folded at first, under the incident list
     page.wait_for_selector("#forecast-form")
     page.evaluate("([lon, lat]) => twinViewer.jumpTo({longitude: lon, latitude: lat, zoom: 15, "
                   "pitch: 0, bearing: 0})", [108.217, 16.066])

@@ -47,14 +47,18 @@ class RiverParams:
     """A stage (m, the gauge's datum ≈ the DEM's) at a named gauge, or at a point on a
     river (lon, lat); the DEM by name; the depth above which a road is impassable."""
 
-    stage_m: float
+    stage_m: float | None = None
     gauge: str | None = "cam_le"
     at: tuple[float, float] | None = None
     dem: str | None = None
     impassable_depth_m: float = 0.3
     name: str | None = None
+    incident_id: int | None = None  # a flood incident: its place and flood-tower reading
 
     def check(self) -> None:
+        if self.stage_m is None:
+            raise InputError("give stage_m (metres at the gauge), or incident_id of a flood "
+                             "incident with a flood-tower reading")
         if not math.isfinite(self.stage_m):
             raise InputError("stage_m must be a number of metres")
         if not 0 < self.impassable_depth_m <= 10:
@@ -109,7 +113,9 @@ def run_river(
     from twin.scenarios.flood_scenario import finish_run
 
     t0 = time.perf_counter()
+    params, from_incident = _from_incident(conn, params)
     params.check()
+    assert params.stage_m is not None
     ref = resolve_dem(conn, params.dem)
     dem = load_dem(ref.path)
     rivers = depressions.river_mask(conn, dem)
@@ -147,10 +153,47 @@ def run_river(
                      notes_vi=notes["vi"], water_depth=depth)
     stored = {"stage_m": params.stage_m, "gauge": params.gauge if params.at is None else None,
               "at": list(params.at) if params.at else None, "dem": ref.name,
-              "impassable_depth_m": params.impassable_depth_m}
+              "impassable_depth_m": params.impassable_depth_m, **from_incident}
     extra = {"model": "river", "bed_m": round(bed, 3), "height_m": round(height, 3),
              "hand_seconds": round(got.seconds, 3), "river_cells": int(reach.sum())}
     return finish_run(
         conn, settings, "river", grid, ref.name, stored,
         impassable_depth_m=params.impassable_depth_m, name=params.name, created_by=created_by,
-        save=save, public=public, features=features, times=(t0, t_load, t_fill), extra=extra)
+        save=save, public=public, features=features, incident_id=params.incident_id,
+        times=(t0, t_load, t_fill), extra=extra)
+
+
+def _from_incident(conn: Connection, p: RiverParams) -> tuple[RiverParams, dict[str, Any]]:
+    """A flood incident drives the river as it drives the bathtub
+    (:mod:`twin.scenarios.incident_flood`): the river is the one at its place, the stage
+    its flood-tower reading, unless given."""
+    import dataclasses
+
+    from sqlalchemy import text
+
+    from twin.scenarios.incident_flood import level_reading
+
+    if p.incident_id is None:
+        return p, {}
+    row = conn.execute(text(
+        "SELECT category, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+        "FROM incident WHERE id = :i"), {"i": p.incident_id}).first()
+    if row is None:
+        raise InputError(f"unknown incident {p.incident_id}")
+    if row[0] != "flood":
+        raise InputError(f"incident {p.incident_id} is a {row[0]} incident: river floods are "
+                         "run for flood incidents only")
+    record: dict[str, Any] = {"incident_id": p.incident_id, "defaulted": []}
+    changes: dict[str, Any] = {}
+    if p.at is None:
+        changes["at"] = (float(row[1]), float(row[2]))
+        record["defaulted"].append("at")
+    if p.stage_m is None:
+        reading = level_reading(conn, p.incident_id)
+        if reading is None:
+            raise InputError(f"incident {p.incident_id} has no flood-tower reading: give "
+                             "stage_m (metres)")
+        changes["stage_m"] = float(reading["value"])
+        record["defaulted"].append("stage_m")
+        record["reading"] = reading
+    return dataclasses.replace(p, **changes), record

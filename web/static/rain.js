@@ -138,7 +138,8 @@
   function setupOps() {
     const anchor = document.querySelector("#ops-panel");
     if (!anchor) return;
-    const box = mk("details", { id: "forecast-panel", open: "" });
+    // folded at first: open, it would squeeze the incident list above it
+    const box = mk("details", { id: "forecast-panel" });
     box.append(mk("summary", {}, T.t("rain.forecast")), form("forecast", false));
     anchor.append(box);
     let layerSet = false;
