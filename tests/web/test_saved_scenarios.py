@@ -44,13 +44,18 @@ def flood_share(img: np.ndarray) -> float:
     return float((warm | purple).mean())
 
 
-def run_flood(page: Any, metres: int, n_after: int) -> None:
+def run_flood(page: Any, metres: int) -> str:
+    """Move the flood slider; the stored run's id once it is in the saved list (matched
+    by id: the list shows a page of 10, so counting its rows says nothing once full)."""
     slider = page.locator("#flood-slider")
-    slider.fill(str(metres))
-    slider.dispatch_event("change")
-    # the run is stored, then the list reloads: allow for a loaded machine
-    page.wait_for_function(f"document.querySelectorAll('#saved-list li').length >= {n_after}",
-                           timeout=60_000)
+    with page.expect_response(lambda r: r.url.endswith("/scenarios/flood")
+                              and r.request.method == "POST", timeout=60_000) as resp:
+        slider.fill(str(metres))
+        slider.dispatch_event("change")
+    assert resp.value.status == 201, resp.value.text()
+    sid = str(resp.value.json()["id"])
+    page.wait_for_selector(f'#saved-list li[data-id="{sid}"]', timeout=30_000)
+    return sid
 
 
 def flood_loaded(page: Any, side: str | None = None) -> None:
@@ -74,15 +79,14 @@ def test_save_rename_reopen_compare_share(device, saved_dem) -> None:  # noqa: A
     toggle = page.locator("#saved-panel .panel-toggle")
     assert toggle.get_attribute("aria-expanded") == "false"
     toggle.click()
-    start = page.locator("#saved-list li").count()
-    run_flood(page, 2, start + 1)
-    run_flood(page, 4, start + 2)
+    id2 = run_flood(page, 2)
+    id4 = run_flood(page, 4)
     items = page.locator("#saved-list li")
     top, second = items.nth(0), items.nth(1)  # newest first: 4 m, then 2 m
+    assert top.get_attribute("data-id") == id4 and second.get_attribute("data-id") == id2
     assert "4 m" in top.inner_text() and "Lũ (mực nước)" in top.inner_text()
     assert "2 m" in second.inner_text() and "lan" in second.inner_text()
-    id2, id4 = second.get_attribute("data-id"), top.get_attribute("data-id")
-    assert id2 and id4 and id2 != id4
+    assert id2 != id4
     headline = second.locator(".saved-headline").inner_text()
     assert "km² ngập" in headline and "công trình" in headline
 
