@@ -403,18 +403,26 @@
   }
 
   // -- data ------------------------------------------------------------------------------------
+  // each load is numbered: an answer to an older filter that arrives after a newer one
+  // is dropped, and what is shown is narrowed at once, before the server answers
+  let loadSeq = 0;
   async function load() {
+    const seq = ++loadSeq;
+    for (const [id, f] of byId) if (!inView(f)) byId.delete(id);
+    if (loaded) refresh();
     try {
       const [fc, cats] = await Promise.all([
         T.api("/incidents?" + filterQuery()),
         T.api("/incidents/categories").catch(() => []),
       ]);
+      if (seq !== loadSeq) return;
       if (cats && cats.length) categories = Object.fromEntries(cats.map((c) => [c.code, c]));
       fillNewForm();
       byId.clear();
       for (const f of fc.features) upsert(f);
       T.$("#ops-error").textContent = "";
     } catch (e) {
+      if (seq !== loadSeq) return;
       T.$("#ops-error").textContent = e.message;
     }
     refresh();
