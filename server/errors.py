@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server import errors_vi
 from twin.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -40,7 +41,8 @@ log = logging.getLogger("twin.server")
 
 # Vietnamese for the English error descriptions (Open311 has its own texts in twin/i18n.py):
 # a regular expression over the whole English text → the Vietnamese with its groups.
-# A description with no entry stays English.
+# The what-if, analysis, rule and user texts are in :mod:`server.errors_vi`. A description
+# with no entry stays English.
 VI_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(en + r"\Z", re.S), vi) for en, vi in (
         (r"incident (\d+) not found", r"không tìm thấy sự cố \1"),
@@ -131,7 +133,7 @@ VI_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"thay đổi xung đột với dữ liệu đã lưu: \1"),
         (r"internal error; quote the request id when reporting it",
          "lỗi nội bộ; hãy báo mã yêu cầu (request id) khi phản ánh"),
-    )
+    ) + errors_vi.PAIRS
 )
 
 
