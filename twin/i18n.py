@@ -3,13 +3,16 @@
 A message is a key in :data:`MESSAGES` with ``str.format`` parameters; :func:`t` renders
 it in one language, :func:`both` in both (for texts that are stored, e.g. an incident
 title a sensor rule writes). :func:`pick` chooses the language from a ``lang`` parameter
-or an ``Accept-Language`` header. Times meant for people are Đà Nẵng time with its offset
-(:func:`local_iso`).
+or an ``Accept-Language`` header. Numbers in a Vietnamese text are written the
+Vietnamese way (``2,5 m``, ``1.234 m³``). Times meant for people are Đà Nẵng time with
+its zone: :func:`local_text` for a text (``03:45 03/12/2026 (GMT+7)``), :func:`local_iso`
+for a machine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import string
 from typing import Any
 
 LANGS = ("vi", "en")
@@ -331,10 +334,36 @@ def pick(lang: str | None = None, accept_language: str | None = None) -> str:
     return DEFAULT
 
 
+class _Formatter(string.Formatter):
+    """``str.format`` whose numbers follow the language: Vietnamese writes a decimal comma
+    and groups thousands with a dot."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__()
+        self.lang = lang
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        out = super().format_field(value, format_spec)
+        if self.lang == "vi" and isinstance(value, int | float) and not isinstance(value, bool):
+            out = out.translate(_VI_NUMBER)
+        return out
+
+
+_VI_NUMBER = str.maketrans({".": ",", ",": "."})
+_FORMATTERS = {lang: _Formatter(lang) for lang in LANGS}
+
+
+def number(value: float, lang: str, spec: str = "g") -> str:
+    """``value`` formatted by ``spec`` the way ``lang`` writes numbers."""
+    return _FORMATTERS.get(lang, _FORMATTERS[DEFAULT]).format_field(value, spec)
+
+
 def t(key: str, lang: str = DEFAULT, **params: Any) -> str:
-    """The message ``key`` in ``lang`` (Vietnamese when that language is missing)."""
+    """The message ``key`` in ``lang`` (Vietnamese when that language is missing), its
+    numbers written as ``lang`` writes them."""
     entry = MESSAGES[key]
-    return (entry.get(lang) or entry[DEFAULT]).format(**params)
+    text = entry.get(lang) or entry[DEFAULT]
+    return _FORMATTERS.get(lang, _FORMATTERS[DEFAULT]).vformat(text, (), params)
 
 
 def both(key: str, **params: Any) -> dict[str, str]:
@@ -350,6 +379,14 @@ def choose(texts: dict[str, Any] | None, lang: str, fallback: str | None = None)
             if texts.get(candidate):
                 return str(texts[candidate])
     return fallback
+
+
+def local_text(value: dt.datetime) -> str:
+    """A time for a person to read: Đà Nẵng time with its zone, ``03:45 03/12/2026
+    (GMT+7)`` (the viewer writes times the same way)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(VN_TZ).strftime("%H:%M %d/%m/%Y (GMT+7)")
 
 
 def local_iso(value: dt.datetime | None) -> str | None:

@@ -26,6 +26,23 @@ def test_language_choice() -> None:
     assert i18n.both("status.verified") == {"vi": "Đã xác minh", "en": "Verified"}
     assert i18n.local_iso(dt.datetime(2026, 1, 1, 17, 30, tzinfo=dt.UTC)) == \
         "2026-01-02T00:30:00+07:00"
+    assert i18n.local_text(dt.datetime(2026, 1, 1, 17, 30, tzinfo=dt.UTC)) == \
+        "00:30 02/01/2026 (GMT+7)"
+
+
+def test_numbers_are_written_the_way_the_language_writes_them() -> None:
+    vi = i18n.t("rain.balance", "vi", rain=1234567.8, infiltrated=1000, drained=2.5e4,
+                stored=12.0, to_sea=0)
+    en = i18n.t("rain.balance", "en", rain=1234567.8, infiltrated=1000, drained=2.5e4,
+                stored=12.0, to_sea=0)
+    assert "mưa 1.234.568 m³" in vi and "thấm 1.000" in vi and "cống 25.000" in vi
+    assert "rain 1,234,568 m³" in en
+    assert i18n.t("rain.tide", "vi", level=1.5, km2=2.25) == "triều 1,5 m: 2,250 km² ngập từ biển"
+    assert i18n.t("rain.tide", "en", level=1.5, km2=2.25).startswith("tide at 1.5 m: 2.250 km²")
+    # only numbers: a name or an id's text keeps its dots
+    assert i18n.t("rule.above", "vi", where="Trạm 2.1", v=3, unit="m", x=2.5, held="") == \
+        "Trạm 2.1: 3 m trên ngưỡng 2,5 m"
+    assert i18n.number(0.75, "vi", ".2f") == "0,75" and i18n.number(0.75, "en", ".2f") == "0.75"
 
 
 def test_a_rule_opens_its_incident_in_vietnamese_with_english_kept(engine: Engine) -> None:
@@ -42,7 +59,7 @@ def test_a_rule_opens_its_incident_in_vietnamese_with_english_kept(engine: Engin
             "WHERE a.rule_id = :r"), {"r": rid}).one()
         texts = c.execute(text("SELECT data->'texts'->'description' FROM incident_event "
                                "WHERE incident_id = :i AND kind = 'created'"), {"i": iid}).scalar()
-    assert description.startswith("Mở từ cảnh báo cảm biến") and "trên ngưỡng 2.2 m" in description
+    assert description.startswith("Mở từ cảnh báo cảm biến") and "2,4 m trên ngưỡng 2,2 m" in description
     assert "Raised by" not in description and "above" not in description
     assert texts["vi"] == description
     assert texts["en"].startswith("Raised by sensor alarm") and "2.4 m above 2.2 m" in texts["en"]

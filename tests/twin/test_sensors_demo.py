@@ -26,6 +26,14 @@ def test_demo_network_then_a_rain_event(engine):
             "SELECT r.name, r.name_i18n ->> 'en' FROM rule r WHERE r.opens_incident "
             "AND r.name_i18n IS NOT NULL"))}
     assert ("Vượt mức lũ", "Flood mark") in names
+    with engine.connect() as c:  # datastream names: Vietnamese, with English beside
+        ds = c.execute(text(
+            "SELECT d.name, d.properties -> 'name_i18n' FROM datastream d JOIN thing t ON "
+            "t.id = d.thing_id WHERE t.properties ->> 'source' = :m AND d.properties ->> 'key' "
+            "= 'level' ORDER BY d.id LIMIT 1"), {"m": demo.MARK}).one()
+    if out["created"]:
+        assert ds[0].startswith("Mực nước – ") and "(" not in ds[0]
+        assert ds[1] == {"vi": ds[0], "en": ds[0].replace("Mực nước", "Water level")}
 
     def send(batch):
         with engine.begin() as c:
@@ -68,3 +76,11 @@ def test_demo_network_then_a_rain_event(engine):
     assert grouped[0] < grouped[2], grouped
     assert towers == grouped[2]
     assert still == 0  # the water went down again
+    if out["created"]:  # an alarm's message names the datastream in each language
+        with engine.connect() as c:
+            msg = c.execute(text(
+                "SELECT a.message_i18n FROM alarm a JOIN rule r ON r.id = a.rule_id JOIN thing t "
+                "ON t.id = a.thing_id WHERE r.kind = 'above' AND t.properties ->> 'source' = :m "
+                "ORDER BY a.id DESC LIMIT 1"), {"m": demo.MARK}).scalar()
+        assert "· Mực nước – " in msg["vi"] and "trên ngưỡng" in msg["vi"], msg
+        assert "· Water level – " in msg["en"] and "(water level)" not in msg["vi"], msg

@@ -41,13 +41,20 @@ _U = "http://qudt.org/vocab/unit/"
 _Q = "http://qudt.org/vocab/quantitykind/"
 
 
+def _split(name: str) -> dict[str, str]:
+    """A demo name written "Vietnamese (English)" as ``{"vi": …, "en": …}``."""
+    vi, sep, en = name.partition(" (")
+    if not sep or not en.endswith(")"):
+        return {"vi": name, "en": name}
+    return {"vi": vi, "en": en[:1].upper() + en[1:-1]}
+
+
 def _named(rule: dict[str, Any]) -> dict[str, Any]:
     """A demo rule named "Vietnamese (English)": the Vietnamese name, both in name_i18n."""
-    vi, sep, en = str(rule["name"]).partition(" (")
-    if not sep or not en.endswith(")"):
+    names = _split(str(rule["name"]))
+    if names["vi"] == names["en"]:
         return rule
-    en = en[:-1]
-    return {**rule, "name": vi, "name_i18n": {"vi": vi, "en": en[:1].upper() + en[1:]}}
+    return {**rule, "name": names["vi"], "name_i18n": names}
 
 
 def _level(warn: float, flood: float, base: float) -> Stream:
@@ -220,11 +227,12 @@ def add_sensor_network(conn: Connection, seed: int = 7, hours: float = 6) -> dic
             if s.prop[0] not in props:
                 props[s.prop[0]] = write.create(conn, "ObservedProperties", {
                     "name": s.prop[0], "definition": s.prop[1]})
+            names = {lang: f"{n} – {name}" for lang, n in _split(s.name).items()}
             did = write.create(conn, "Datastreams", {
-                "name": f"{s.name} – {name}", "description": f"{s.name} at {desc}",
+                "name": names["vi"], "description": f"{_split(s.name)['vi']} · {desc}",
                 "unitOfMeasurement": dict(zip(("name", "symbol", "definition"), s.unit,
                                               strict=True)),
-                "observationType": s.otype, "properties": {"key": s.key},
+                "observationType": s.otype, "properties": {"key": s.key, "name_i18n": names},
                 "Sensor": {"@iot.id": sensor_ids[kind]},
                 "ObservedProperty": {"@iot.id": props[s.prop[0]]}}, "body", {"thing": tid})
             conn.execute(text("UPDATE datastream SET is_primary = :p, no_signal_minutes = :n "

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from twin.errors import Conflict, InputError, NotFound
-from twin.i18n import LANGS, both, local_iso, t
+from twin.i18n import LANGS, choose, local_text, t
 from twin.sensors import notify
 from twin.sensors.models import RULE_KINDS
 
@@ -40,7 +40,7 @@ _RULES = (
     "r.window_seconds, r.hold_seconds, COALESCE(r.no_signal_minutes, d.no_signal_minutes), "
     "r.severity, r.opens_incident, r.incident_category, d.thing_id, o.phenomenon_time, "
     "o.result, d.name, d.unit_of_measurement ->> 'symbol', t.name, r.created_at, "
-    "r.clear_seconds, r.name_i18n "
+    "r.clear_seconds, r.name_i18n, d.properties -> 'name_i18n' "
     "FROM rule r JOIN datastream d ON d.id = r.datastream_id JOIN thing t ON t.id = d.thing_id "
     "LEFT JOIN LATERAL (SELECT ob.phenomenon_time, ob.result FROM observation ob WHERE "
     "ob.datastream_id = d.id ORDER BY ob.phenomenon_time DESC LIMIT 1) o ON true "
@@ -48,7 +48,8 @@ _RULES = (
 )
 _KEYS = ("id", "datastream", "name", "kind", "threshold", "clear", "window", "hold",
          "no_signal_minutes", "severity", "opens_incident", "category", "thing", "last_time",
-         "last_value", "ds_name", "unit", "thing_name", "created_at", "clear_s", "name_i18n")
+         "last_value", "ds_name", "unit", "thing_name", "created_at", "clear_s", "name_i18n",
+         "ds_name_i18n")
 # sensor-opened incidents group within this distance where no ward is known
 GROUP_RADIUS_M = 2500.0
 # update events of one open alarm at most this often (raise, clear and ack always go out)
@@ -96,13 +97,18 @@ def _rate(conn: Connection, r: dict[str, Any]) -> float | None:
     return (r["last_value"] - ref[1]) / hours if hours > 0 else None
 
 
+def _where(r: dict[str, Any], lang: str) -> str:
+    """The thing and its datastream, the datastream named in ``lang`` where its properties
+    carry ``name_i18n``."""
+    return f"{r['thing_name']} · {choose(r['ds_name_i18n'], lang, r['ds_name'])}"
+
+
 def _state(
     conn: Connection, r: dict[str, Any]
 ) -> tuple[bool, bool, float | None, dict[str, str]]:
     """(firing, clear, value, message in vi and en) for a rule at its datastream's newest
     reading."""
     v, x, unit = r["last_value"], r["threshold"], r["unit"] or ""
-    where = f"{r['thing_name']} · {r['ds_name']}"
     if r["kind"] in ("above", "below"):
         if v is None or x is None:
             return False, False, v, {}
@@ -116,16 +122,17 @@ def _state(
             back = _held(conn, r, "result <= :x" if above else "result >= :x",
                          seconds=r["clear_s"], x=clear_x)
         key = "rule.above" if above else "rule.below"
-        return beyond, back, v, {lang: t(key, lang, where=where, v=v, unit=unit, x=x, held=(
-            t("rule.held", lang, minutes=r["hold"] // 60) if r["hold"] else ""))
-            for lang in LANGS}
+        return beyond, back, v, {lang: t(key, lang, where=_where(r, lang), v=v, unit=unit, x=x,
+                                         held=(t("rule.held", lang, minutes=r["hold"] // 60)
+                                               if r["hold"] else ""))
+                                 for lang in LANGS}
     if r["kind"] == "rate":
         rate = _rate(conn, r)
         if rate is None or x is None:
             return False, False, rate, {}
         firing = rate >= x if x > 0 else rate <= x
-        return firing, not firing, rate, both("rule.rate", where=where, rate=rate, unit=unit,
-                                               x=x)
+        return firing, not firing, rate, {lang: t("rule.rate", lang, where=_where(r, lang),
+                                                  rate=rate, unit=unit, x=x) for lang in LANGS}
     return False, False, None, {}
 
 
@@ -171,10 +178,9 @@ def sweep(conn: Connection, now: dt.datetime | None = None) -> list[int]:
     raised = []
     for row in rows:
         r = dict(zip(_KEYS, row, strict=True))
-        where = f"{r['thing_name']} · {r['ds_name']}"
         raised.append(_raise(conn, r, None, {lang: t(
-            "rule.no_signal", lang, where=where, minutes=r["no_signal_minutes"],
-            since=local_iso(r["last_time"]) if r["last_time"] else t("rule.never", lang))
+            "rule.no_signal", lang, where=_where(r, lang), minutes=r["no_signal_minutes"],
+            since=local_text(r["last_time"]) if r["last_time"] else t("rule.never", lang))
             for lang in LANGS}))
     return raised
 
