@@ -4,6 +4,8 @@ behind a slow write, dropped when the connection has gone."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from server.live import BACKLOG_MAX, Client
@@ -25,6 +27,13 @@ class Connection:
         self.bodies.append(message["body"])
 
 
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run`` on a thread of its own: the process may already run an event loop
+    (Playwright's, when the browser tests share this worker)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, main).result()
+
+
 def streaming(conn: Connection) -> Client:
     c = Client(staff=True, send=conn.send)
     c.backlog = None  # past the hello and the replay: writes go straight out
@@ -40,7 +49,7 @@ def test_writes_go_straight_out_without_a_task():
         assert conn.bodies == [b"a", b"b"] and c.backlog is None
         assert len(asyncio.all_tasks()) == tasks
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_slow_reader_keeps_its_order_and_blocks_no_one():
@@ -58,7 +67,7 @@ def test_a_slow_reader_keeps_its_order_and_blocks_no_one():
         assert slow.bodies == [b"1", b"2", b"3"] and s.backlog is None
         assert s.write(b"4") and slow.bodies[-1] == b"4"
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_gone_or_hopeless_client_is_reported():
@@ -73,7 +82,7 @@ def test_a_gone_or_hopeless_client_is_reported():
         assert all(c.write(b"y") for _ in range(BACKLOG_MAX + 1))
         assert c.write(b"z") is False  # too far behind: dropped, it will reconnect
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_replay_then_live_events_without_duplicates():
@@ -88,4 +97,4 @@ def test_replay_then_live_events_without_duplicates():
                                b"event: sensor\ndata: {}\n\n"]
         assert c.backlog is None
 
-    asyncio.run(main())
+    run(main())

@@ -59,7 +59,8 @@ def test_a_rule_opens_its_incident_in_vietnamese_with_english_kept(engine: Engin
             "WHERE a.rule_id = :r"), {"r": rid}).one()
         texts = c.execute(text("SELECT data->'texts'->'description' FROM incident_event "
                                "WHERE incident_id = :i AND kind = 'created'"), {"i": iid}).scalar()
-    assert description.startswith("Mở từ cảnh báo cảm biến") and "2,4 m trên ngưỡng 2,2 m" in description
+    assert description.startswith("Mở từ cảnh báo cảm biến")
+    assert "2,4 m trên ngưỡng 2,2 m" in description
     assert "Raised by" not in description and "above" not in description
     assert texts["vi"] == description
     assert texts["en"].startswith("Raised by sensor alarm") and "2.4 m above 2.2 m" in texts["en"]
