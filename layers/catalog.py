@@ -71,6 +71,10 @@ class Layer(BaseModel):
     ``geom_3857``) the layer's tiles read up to ``generalised_maxzoom``
     (:mod:`layers.generalise`)."""
     generalised_maxzoom: int = Field(default=14, ge=0, le=24)
+    generalised_z14_table: str | None = None
+    """The generalised rows' stored z14 tile geometry (``tile`` = x × 16384 + y, ``cell``,
+    ``fid``, the property columns and ``geom`` in tile units), which a z14 tile reads
+    instead of running ``ST_AsMVTGeom`` on each block (migration 0017)."""
     access: Literal["public", "staff", "restricted"] = "public"
     time_field: str | None = None
     time_end_field: str | None = None
@@ -211,6 +215,15 @@ def check_catalog(conn: Connection, catalog: Catalog) -> list[str]:
                 if col not in gen:
                     problems.append(f"{lyr.id}: column {col!r} not in generalised table "
                                     f"{lyr.generalised_table!r}")
+        if lyr.generalised_z14_table:
+            z14 = set(conn.execute(text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = :t"),
+                {"t": lyr.generalised_z14_table}).scalars())
+            for col in ["tile", "fid", "cell", "geom", *(p.col for p in lyr.properties)]:
+                if col not in z14 and col != lyr.id_column:
+                    problems.append(f"{lyr.id}: column {col!r} not in z14 table "
+                                    f"{lyr.generalised_z14_table!r}")
     return problems
 
 

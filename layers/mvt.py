@@ -105,29 +105,38 @@ def _clause(sql: str) -> str:
     return "(" + sql.replace("%", "%%") + ")"
 
 
+def _geom_expr(layer: Layer, z: int, n: int, alias: str) -> tuple[str, dict[str, Any]]:
+    """The layer's geometry at zoom ``z`` as ``ST_AsMVTGeom`` takes it: simplified by the
+    catalogue's tolerance when that is above ``ST_AsMVTGeom``'s own."""
+    geom = f"{alias}.{_ident(layer.geometry_3857_column)}"
+    tol = tolerance_m(layer, z)
+    if tol <= 0:
+        return geom, {}
+    return (f"CASE WHEN ST_NPoints({geom}) > {SIMPLIFY_MIN_POINTS} "
+            f"THEN ST_Simplify({geom}, %(tol{n})s) ELSE {geom} END"), {f"tol{n}": tol}
+
+
+def _filters(layer: Layer, z: int) -> list[str]:
+    where = [_clause(layer.where)] if layer.where else []
+    zf = layer.zoom_filter(z)
+    if zf and zf.strip().upper() != "TRUE":
+        where.append(_clause(zf))
+    return where
+
+
 def _layer_sql(layer: Layer, z: int, n: int) -> tuple[str, dict[str, Any]]:
     """The ``ST_AsMVT`` subquery of one layer (the n-th of the tile)."""
-    params: dict[str, Any] = {}
+    if uses_z14_table(layer, z):
+        return _z14_sql(layer, n)
     geom = f"f.{_ident(layer.geometry_3857_column)}"
-    tol = tolerance_m(layer, z)
-    if tol > 0:
-        params[f"tol{n}"] = tol
-        geom_expr = (f"CASE WHEN ST_NPoints({geom}) > {SIMPLIFY_MIN_POINTS} "
-                     f"THEN ST_Simplify({geom}, %(tol{n})s) ELSE {geom} END")
-    else:
-        geom_expr = geom
+    geom_expr, params = _geom_expr(layer, z, n, "f")
     cols = [f"f.{_ident(layer.id_column)} AS _fid"]
     cols += [f"f.{_ident(p.col)} AS {_ident(p.name)}" for p in layer.properties]
     cols.append(f"ST_AsMVTGeom({geom_expr}, _tile.env, {EXTENT}, {BUFFER}, true) AS geom")
     source = _ident(layer.table)
     if layer.generalised_table and z <= layer.generalised_maxzoom:
         source = _generalised_source(layer)
-    where = [f"{geom} && _tile.m"]
-    if layer.where:
-        where.append(_clause(layer.where))
-    zf = layer.zoom_filter(z)
-    if zf and zf.strip().upper() != "TRUE":
-        where.append(_clause(zf))
+    where = [f"{geom} && _tile.m", *_filters(layer, z)]
     sql = (
         f"COALESCE((SELECT ST_AsMVT(t, '{layer.id}', {EXTENT}, 'geom', '_fid') FROM ("
         f"SELECT {', '.join(cols)} FROM {source} AS f, _tile "
@@ -135,6 +144,51 @@ def _layer_sql(layer: Layer, z: int, n: int) -> tuple[str, dict[str, Any]]:
         f") AS t), ''::bytea)"
     )
     return sql, params
+
+
+def uses_z14_table(layer: Layer, z: int) -> bool:
+    """Whether a z14 tile of ``layer`` reads its blocks' stored tile geometry
+    (``generalised_z14_table``, migration 0017) instead of computing it: only where the
+    stored geometry is what the computation would give (no filter on the layer)."""
+    return (z == 14 and layer.generalised_z14_table is not None
+            and layer.generalised_table is not None and layer.generalised_maxzoom >= 14
+            and not _filters(layer, z))
+
+
+def _z14_sql(layer: Layer, n: int) -> tuple[str, dict[str, Any]]:
+    """A z14 tile of a generalised layer: the stored tile geometry of the blocks of clean
+    cells (one index scan; ``ST_AsMVTGeom`` ran when the blocks were built), and the raw
+    rows of the dirty cells around the tile drawn as usual, so the tile is never stale.
+
+    A raw row is looked for in the 3×3 cells around the tile: a building whose box
+    centre lies farther out would be over a tile (2.4 km) across."""
+    z14 = _ident(str(layer.generalised_z14_table))
+    raw, ident = _ident(layer.table), _ident(layer.id_column)
+    geom = f"r.{_ident(layer.geometry_3857_column)}"
+    geom_expr, params = _geom_expr(layer, 14, n, "r")
+    stored = ", ".join(["p.fid AS _fid"]
+                       + [f"p.{_ident(p.col)} AS {_ident(p.name)}" for p in layer.properties
+                          if p.col != layer.id_column]
+                       + ["p.geom AS geom"])
+    live = ", ".join([f"r.{ident} AS _fid"]
+                     + [f"r.{_ident(p.col)} AS {_ident(p.name)}" for p in layer.properties
+                        if p.col != layer.id_column]
+                     + [f"ST_AsMVTGeom({geom_expr}, _tile.env, {EXTENT}, {BUFFER}, true) AS geom"])
+    dirty = "building_generalised_dirty"
+    sql = (
+        f"COALESCE((SELECT ST_AsMVT(t, '{layer.id}', {EXTENT}, 'geom', '_fid') FROM ("
+        f"SELECT {stored} FROM {z14} AS p "
+        f"WHERE p.tile = %(x)s::bigint * 16384 + %(y)s::int AND NOT EXISTS "
+        f"(SELECT 1 FROM {dirty} AS d WHERE d.cell = p.cell) "
+        f"UNION ALL SELECT {live} FROM {dirty} AS d "
+        f"JOIN {raw} AS r ON {geom} && ST_TileEnvelope(14, (d.cell / 16384)::int, "
+        f"(d.cell % 16384)::int) AND twin_cell14({geom}) = d.cell, _tile "
+        f"WHERE d.cell / 16384 BETWEEN %(x)s::bigint - 1 AND %(x)s::bigint + 1 "
+        f"AND d.cell % 16384 BETWEEN %(y)s::bigint - 1 AND %(y)s::bigint + 1 "
+        f"AND {geom} && _tile.m "
+        f"LIMIT {int(layer.max_features_per_tile)}) AS t), ''::bytea)"
+    )
+    return sql.replace("d.cell % 16384", "d.cell %% 16384"), params
 
 
 def _generalised_source(layer: Layer) -> str:

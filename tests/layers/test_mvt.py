@@ -327,3 +327,54 @@ def test_separate_houses_stay_separate(engine, catalog):
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM building WHERE id = ANY(:ids)"), {"ids": houses})
             refresh(conn)
+
+
+def _features(tile: bytes) -> list[tuple[object, str, str]]:
+    got = decode(tile).get("buildings", {"features": []})["features"]
+    return sorted((f["id"], str(f["geometry"]), str(sorted(f["properties"].items())))
+                  for f in got)
+
+
+def test_z14_tiles_read_the_stored_tile_geometry_and_match_the_computed(engine, catalog):
+    """Migration 0017: a z14 tile reads each block's ``ST_AsMVTGeom`` stored when its
+    cell was rebuilt. The tile is the one the computation gives, on both sides of a tile
+    edge that a block crosses, and a dirty cell still draws its raw footprints."""
+    from layers.generalise import refresh
+
+    layer = catalog.get("buildings")
+    computed = layer.model_copy(update={"generalised_z14_table": None})
+    left = tile_at(*ROW, 14)
+    edge = (left.x + 1) / 16384 * 360 - 180  # the tile's east edge, in degrees
+    # a row of houses 1 m apart across the edge: a block on each side (a house belongs to
+    # the cell of its box centre), each reaching into the other tile's buffer
+    with engine.begin() as conn:
+        houses = [add_building(conn, edge - 0.0006 + i * 0.00011, ROW[1] + 0.002,
+                               levels=2, area_m2=100.0 + i) for i in range(11)]
+        refresh(conn)
+        stored = conn.execute(text(
+            "SELECT tile FROM building_generalised_z14 WHERE fid = ANY(:ids)"),
+            {"ids": houses}).scalars().all()
+    tiles = [(14, left.x, left.y), (14, left.x + 1, left.y)]
+    try:
+        assert sorted(stored) == sorted(2 * [x * 16384 + y for _, x, y in tiles])
+        with engine.connect() as conn:
+            for t in tiles:
+                fast = _features(render_tile(conn, [layer], *t))
+                assert fast == _features(render_tile(conn, [computed], *t))
+                assert len([f for f in fast if f[0] in houses]) == 2  # both, clipped
+        with engine.begin() as conn:  # written since the rebuild: raw footprints again
+            conn.execute(text("UPDATE building SET levels = 5 WHERE id = ANY(:ids)"),
+                         {"ids": houses})
+        with engine.connect() as conn:
+            for t in tiles:
+                fast = _features(render_tile(conn, [layer], *t))
+                assert fast == _features(render_tile(conn, [computed], *t))
+                mine = [f for f in fast if f[0] in houses]
+                assert len(mine) > 1 and all("'levels', 5" in f[2] for f in mine)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM building WHERE id = ANY(:ids)"), {"ids": houses})
+            refresh(conn)
+            assert not conn.execute(text(
+                "SELECT count(*) FROM building_generalised_z14 WHERE fid = ANY(:ids)"),
+                {"ids": houses}).scalar_one()

@@ -47,7 +47,9 @@ def _thing(conn: Any, name: str, at: tuple[float, float], public: bool, tag: str
         "name": name, "properties": props,
         "Locations": [{"name": f"at {name}", "encodingType": "application/geo+json",
                        "location": {"type": "Point", "coordinates": list(at)}}],
-        "Datastreams": [{"name": f"level {tag} {name}", "unitOfMeasurement": LEVEL_UOM,
+        "Datastreams": [{"name": f"mực nước {tag} {name}", "unitOfMeasurement": LEVEL_UOM,
+                         "properties": {"name_i18n": {"vi": f"mực nước {tag}",
+                                                      "en": f"water level {tag}"}},
                          "observationType": MEASUREMENT,
                          "Sensor": {"@iot.id": sensor}, "ObservedProperty": {"@iot.id": prop}}],
     })
@@ -127,9 +129,15 @@ def test_public_sensor_click_shows_its_readings_chart(visit, sensors):
     # … and the attribute panel's latest value follows
     page.wait_for_function("document.querySelector('#info-body [data-prop=last_value] dd')"
                            ".textContent.replace(',', '.').startsWith('2.05')")
+    # the heading names the thing and its datastream in the page's language
+    tag = sensors.tag
+    assert page.inner_text("#sensor-chart-h").endswith(f"Trạm Thử {tag} · mực nước {tag}")
     page.click("button[data-lang=en]")
     label = page.get_attribute("#sensor-chart svg", "aria-label") or ""
     assert "Latest 2.05 m" in label and "max 2.05 m" in label, label
+    assert f"Trạm Thử {tag} · water level {tag}" in label, label
+    heading = page.inner_text("#sensor-chart-h")
+    assert heading == f"Recent readings · Trạm Thử {tag} · water level {tag}", heading
     visit.idle()
     page.locator("#sensor-chart").scroll_into_view_if_needed()
     visit.shot("sensor-chart")

@@ -69,7 +69,8 @@ def aggregate(
                          f"choose from {', '.join(FUNCTIONS)}")
     ds = conn.execute(
         text("SELECT d.id, d.name, d.unit_of_measurement, (SELECT max(o.phenomenon_time) "
-             "FROM observation o WHERE o.datastream_id = d.id), t.public "
+             "FROM observation o WHERE o.datastream_id = d.id), t.public, "
+             "d.properties -> 'name_i18n' "
              "FROM datastream d JOIN thing t ON t.id = d.thing_id WHERE d.id = :d"),
         {"d": datastream_id}).first()
     if ds is None or (public_only and not ds[4]):
@@ -97,7 +98,9 @@ def aggregate(
             item[f] = int(v) if f == "count" else (None if v is None else float(v))
         value.append(item)
     return {
-        "Datastream": {"@iot.id": ds[0], "name": ds[1], "unitOfMeasurement": ds[2]},
+        # name_i18n: the name in each language where the datastream carries one (the demo's)
+        "Datastream": {"@iot.id": ds[0], "name": ds[1], "unitOfMeasurement": ds[2],
+                       **({"name_i18n": ds[5]} if isinstance(ds[5], dict) else {})},
         "interval": interval, "interval_seconds": secs, "from": iso(t0), "to": iso(t1),
         "fn": fns, "value": value,
     }

@@ -184,18 +184,27 @@
     }
     return b;
   }
+  // "thing · datastream", the datastream's name in the page's language once the answer
+  // carries it (name_i18n), else as the tile names it
+  function shownName() {
+    if (!open) return "";
+    const d = open.data && open.data.Datastream;
+    return [open.thing, d ? T.title(d.name_i18n, d.name) : open.dsName].filter(Boolean).join(" · ");
+  }
   function render() {
     const b = box();
     if (!b) return;
     if (!open) { b.hidden = true; b.replaceChildren(); return; }
     const head = el("h3", { id: "sensor-chart-h", text: T.t("chart.title") });
+    const who = shownName();
+    if (who) head.append(el("span", { class: "sensor-chart-name", text: " · " + who }));
     const s = open.data ? summarise(open.data) : null;
     let body;
     if (open.loading) body = [el("p", { class: "muted", text: T.t("chart.loading") })];
     else if (open.error) body = [el("p", { class: "error", text: T.t("chart.error", { msg: open.error }) })];
     else if (!s) body = [el("p", { class: "muted", text: T.t("chart.empty") })];
     else {
-      const name = open.name || open.data.Datastream.name || "";
+      const name = shownName();
       const label = T.t("chart.aria", { name, window: windowText(s, open.recent) }) + " " + summaryText(s);
       body = [
         el("p", { class: "muted", text: windowText(s, open.recent) }),
@@ -213,7 +222,7 @@
     const ds = f && SENSOR_LAYERS.has(f.layer.id) ? Number(f.properties.datastream_id) : NaN;
     if (!Number.isFinite(ds) || ds <= 0) { close(); return; }
     const p = f.properties;
-    open = { ds, name: [p.name, p.datastream_name].filter(Boolean).join(" · "), loading: true };
+    open = { ds, thing: p.name || "", dsName: p.datastream_name || "", loading: true };
     render();
     load();
   }
@@ -232,7 +241,7 @@
     const shown = dd ? Number(dd.textContent.replace(/\D/g, "")) : 0;
     if (panel.hidden || !shown) close();
     else if (shown !== open.ds) {
-      open = { ds: shown, name: open.name, loading: true };
+      open = { ds: shown, thing: open.thing, dsName: "", loading: true };
       render();
       load();
     }
