@@ -75,6 +75,7 @@ bench: install db
 	@$(BIN)/python -m bench.sensors
 	@$(BIN)/python -m bench.incidents
 	@$(BIN)/python -m bench.scale
+	@$(BIN)/python -m bench.wire
 
 clean-data:
 	-$(BIN)/twin mqtt down

@@ -230,10 +230,11 @@ def render(res: dict[str, Any], started: float, buildings: int, origin: str) -> 
     ])
 
 
-def write_section(md: str) -> None:
+def write_section(md: str, header: str = HEADER) -> None:
+    """Put ``md`` in place of the section of ``bench/RESULTS.md`` under ``header``."""
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.strip() == HEADER), None)
+    start = next((i for i, line in enumerate(lines) if line.strip() == header), None)
     if start is None:
         new = old.rstrip("\n") + "\n\n" + md
     else:
