@@ -196,6 +196,20 @@ async def _read_report(request: Request, lang: str) -> tuple[dict[str, Any], lis
             raise InputError("expected a JSON object")
         form = {str(k): (str(v) if v is not None else None) for k, v in body.items()}
         return form, []
+    if not multipart:
+        # x-www-form-urlencoded is UTF-8 (WHATWG URL): raw UTF-8 (curl -d) and
+        # percent-encoded UTF-8 both read right (Starlette decodes raw bytes as Latin-1)
+        from urllib.parse import parse_qsl
+
+        try:
+            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                              max_num_fields=open311.MAX_FIELDS, errors="strict")
+        except UnicodeDecodeError as exc:
+            detail = "biểu mẫu không ở mã UTF-8" if lang == "vi" else "the form is not UTF-8"
+            raise InputError(t("err.body", lang, detail=detail)) from exc
+        except ValueError as exc:  # more fields than MAX_FIELDS
+            raise InputError(t("err.body", lang, detail=str(exc)[:200])) from exc
+        return dict(pairs), []
     again = Request(request.scope, replay)
     parsed = await again.form(max_files=media.MAX_FILES + 1, max_fields=open311.MAX_FIELDS,
                               max_part_size=open311.FIELD_LIMITS["description"] * 4 + 1024)

@@ -131,3 +131,29 @@ def test_posts_are_rate_limited(settings):
     with TestClient(create_app(settings.model_copy(update={"open311_posts_per_minute": 2}))) as c:
         codes = [_post(c, lat="16.03", long="108.19").status_code for _ in range(3)]
     assert codes == [201, 201, 429]
+
+
+@pytest.mark.parametrize("encode", ["raw", "percent"])
+def test_a_form_is_read_as_utf8_whether_raw_or_percent_encoded(client, encode):
+    """``curl -d 'description=Ổ gà'`` sends raw UTF-8; a browser percent-encodes it. Both
+    are stored as written (Starlette's own parser read raw bytes as Latin-1: 'á»\\x94 gÃ')."""
+    from urllib.parse import quote
+
+    text = f"Ổ gà sâu trước số 12 Bạch Đằng ({encode})"
+    value = quote(text) if encode == "percent" else text
+    body = f"service_code=pothole&lat={LAT}&long={LON}&description={value}".encode()
+    r = client.post("/open311/v2/requests.json", content=body,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 201, r.text
+    token = r.json()[0]["token"]
+    got = client.get(f"/open311/v2/tokens/{token}.json").json()[0]
+    rid = got["service_request_id"]
+    mine = client.get(f"/open311/v2/requests/{rid}.json?token={token}").json()[0]
+    assert mine["description"] == text
+
+
+def test_a_form_that_is_not_utf8_is_refused(client):
+    body = b"service_code=pothole&lat=16.05&long=108.2&description=" + b"\xff\xfe"
+    r = client.post("/open311/v2/requests.json", content=body,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and "UTF-8" in r.text, r.text

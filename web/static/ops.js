@@ -26,7 +26,14 @@
     const c = categories[code];
     return c ? (T.lang === "en" ? c.name_en : c.name_vi) || code : code;
   }
-  function titleOf(f) { return f.properties.title || catName(f.properties.category) || "#" + f.id; }
+  // a citizen's report is titled by its category (Open311): in the page's language
+  function titleOf(f) {
+    const p = f.properties, c = categories[p.category];
+    if (!p.title || (c && (p.title === c.name_vi || p.title === c.name_en))) {
+      return catName(p.category) || "#" + f.id;
+    }
+    return p.title;
+  }
   const when = (iso) => T.time(iso);  // Đà Nẵng time with its zone (i18n.js)
   function sorted() {
     const all = Array.from(byId.values()).sort((a, b) =>
