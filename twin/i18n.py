@@ -40,8 +40,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Merged into report {parent}, already being handled",
     },
     "open311.received": {
-        "vi": "Đã tiếp nhận. Thời gian xử lý dự kiến {hours:g} giờ.",
-        "en": "Received. Expected handling within {hours:g} h.",
+        "vi": "Đã tiếp nhận. Thành phố trả lời trước {due}; thời gian xử lý dự kiến "
+              "{hours:g} giờ.",
+        "en": "Received. The city answers by {due}; expected handling within {hours:g} h.",
     },
     "open311.linked": {
         "vi": " Đã gộp vào phản ánh {parent} đang được xử lý.",

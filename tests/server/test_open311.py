@@ -145,9 +145,14 @@ def test_a_form_is_read_as_utf8_whether_raw_or_percent_encoded(client, encode):
     r = client.post("/open311/v2/requests.json", content=body,
                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 201, r.text
-    token = r.json()[0]["token"]
+    token, notice = r.json()[0]["token"], r.json()[0]["service_notice"]
     got = client.get(f"/open311/v2/tokens/{token}.json").json()[0]
     rid = got["service_request_id"]
+    # the notice names the answer's due date the tracking page shows, in Đà Nẵng time
+    import datetime as dt
+
+    due = dt.datetime.fromisoformat(got["expected_datetime"])
+    assert f"trả lời trước {due:%H:%M %d/%m/%Y} (GMT+7)" in notice, notice
     mine = client.get(f"/open311/v2/requests/{rid}.json?token={token}").json()[0]
     assert mine["description"] == text
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from twin.errors import Conflict, InputError, NotFound
-from twin.i18n import VN_TZ, local_iso, t
+from twin.i18n import VN_TZ, local_iso, local_text, t
 from twin.incidents import media, store
 from twin.incidents.categories import BY_CODE, CATEGORIES, Category
 
@@ -230,7 +230,9 @@ def submit(
             text("UPDATE incident SET media_url = :u WHERE id = :i"),
             {"u": media.url(names[0]), "i": row["id"]},
         )
-    notice = t("open311.received", lang, hours=cat.sla_hours)
+    due = answer_due(row["created_at"]) if row.get("created_at") else None
+    notice = t("open311.received", lang, hours=cat.sla_hours,
+               due=local_text(due) if due else "—")
     parent = store.find_open_nearby(conn, code, geom)
     if parent is not None and parent != row["id"]:
         store.link(conn, row["id"], parent, actor=f"open311:{client}")
