@@ -5,7 +5,10 @@
 - public answers are cached as our ``Cache-Control`` says (tiles: their layer's
   ``cache_seconds``; live layers a few seconds) and revalidated with our ETags
   (``proxy_cache_revalidate``: an expired tile costs the backend a 304, not a render);
-  concurrent misses of one URL wait for one upstream request (``proxy_cache_lock``);
+  concurrent misses of one URL each go to the upstream: nginx's ``proxy_cache_lock``
+  wakes the requests it holds on a 500 ms timer, which put half a second on the p95 of
+  answers it does not cache (feature items) under load, and the app's tile cache
+  already absorbs repeated misses of a tile;
 - a request with credentials (``Authorization`` or ``?access_token=``) passes through
   uncached, so staff layers never land in the shared cache;
 - ``/live`` streams: no buffering, no cache, an hour's read timeout;
@@ -77,7 +80,7 @@ http {{
             proxy_cache twin;
             proxy_cache_key $scheme$http_host$request_uri;
             proxy_cache_revalidate on;
-            proxy_cache_lock on;
+            proxy_cache_lock off;
             proxy_cache_use_stale updating error timeout http_502 http_503;
             proxy_cache_bypass $twin_private;
             proxy_no_cache $twin_private;
