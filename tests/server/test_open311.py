@@ -162,3 +162,21 @@ def test_a_form_that_is_not_utf8_is_refused(client):
     r = client.post("/open311/v2/requests.json", content=body,
                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 400 and "UTF-8" in r.text, r.text
+
+
+@pytest.mark.parametrize(("lang", "form", "said"), [
+    ("vi", {"service_code": "flood", "attribute[depth_cm]": "30"},
+     "Nước sâu bao nhiêu (cm)? 30"),
+    ("en", {"service_code": "fire", "attribute[people_trapped]": "yes"},
+     "Is anyone trapped? Yes"),
+])
+def test_answers_to_a_category_question_read_as_written(client, lang, form, said):
+    """The category's questions are kept in the description in the report's language,
+    not as ``depth_cm=30``."""
+    r = client.post("/open311/v2/requests.json", headers={"Accept-Language": lang},
+                    data={"lat": str(LAT), "long": str(LON + 0.01),
+                          "description": "Trước số 12", **form, "attribute[note]": "x"})
+    assert r.status_code == 201, r.text
+    token = r.json()[0]["token"]
+    got = client.get(f"/open311/v2/tokens/{token}.json").json()[0]
+    assert got["description"] == f"Trước số 12\n{said}; note=x", got["description"]

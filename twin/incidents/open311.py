@@ -62,6 +62,30 @@ ATTRIBUTES: dict[str, list[dict[str, Any]]] = {
 }
 
 
+def _answers(code: str, attrs: dict[str, str], lang: str) -> list[str]:
+    """The category's questions as the reporter answered them, in the report's language
+    ("Nước sâu bao nhiêu (cm)? 30"; a list answer by its name); an attribute the service
+    does not declare is kept as ``code=value``."""
+    def part(both: str) -> str:  # the attributes' texts are "vi / en"
+        vi, _, en = both.partition(" / ")
+        return (en or vi) if lang == "en" else vi
+
+    known = {a["code"]: a for a in ATTRIBUTES.get(code, [])}
+    out = []
+    for key, value in attrs.items():
+        value = str(value).strip()
+        if not value:
+            continue
+        a = known.get(key)
+        if a is None:
+            out.append(f"{key}={value}")
+            continue
+        shown = next((part(v["name"]) for v in a.get("values", []) if v["key"] == value), value)
+        question = part(a["description"])
+        out.append(f"{question} {shown}" if question.endswith("?") else f"{question}: {shown}")
+    return out
+
+
 def services(lang: str = "vi") -> list[dict[str, Any]]:
     return [_service(c, lang) for c in CATEGORIES if c.citizen]
 
@@ -201,8 +225,8 @@ def submit(
     name = " ".join(x.strip() for x in (form.get("first_name"), form.get("last_name"))
                     if x and x.strip()) or None
     geom = store.point(flon, flat)
-    if attrs:
-        description = (description + "\n" + "; ".join(f"{k}={v}" for k, v in attrs.items())).strip()
+    if lines := _answers(code, attrs, lang):
+        description = (description + "\n" + "; ".join(lines)).strip()
     row = store.create(
         conn,
         {
