@@ -125,3 +125,27 @@ def test_error_descriptions_follow_the_language(client, staff):
     # no language named: English, as API clients have read it so far
     r = client.get("/incidents/999999999", headers=staff)
     assert r.json()["description"] == "incident 999999999 not found"
+
+
+def test_an_incident_names_its_ward_in_english_too(client, staff, engine):
+    """The ward is stored as named in Vietnamese; ``ward_en`` carries the ward's English
+    name for a page in English (the /ops list)."""
+    from sqlalchemy import text
+
+    at = (108.30, 16.20)  # out at sea: a ward of this test's own
+    square = (f"SRID=4326;MULTIPOLYGON((({at[0] - .001} {at[1] - .001},{at[0] + .001} "
+              f"{at[1] - .001},{at[0] + .001} {at[1] + .001},{at[0] - .001} {at[1] + .001},"
+              f"{at[0] - .001} {at[1] - .001})))")
+    with engine.begin() as conn:
+        area = conn.execute(text(
+            "INSERT INTO admin_area (source, source_id, level, code, name_vi, name_en, "
+            "valid_from, geom) VALUES ('test', 'ward-en', 'ward', 'T-EN', 'Phường Thử Tiếng', "
+            "'Thu Tieng Ward', '2025-07-01', "
+            "ST_GeomFromEWKT(:g)) RETURNING id"), {"g": square}).scalar_one()
+    try:
+        made = _new(client, staff, geometry={"type": "Point", "coordinates": list(at)})
+        got = client.get(f"/incidents/{made['id']}", headers=staff).json()["properties"]
+        assert got["ward"] == "Phường Thử Tiếng" and got["ward_en"] == "Thu Tieng Ward"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM admin_area WHERE id = :i"), {"i": area})

@@ -82,5 +82,7 @@ def test_demo_network_then_a_rain_event(engine):
                 "SELECT a.message_i18n FROM alarm a JOIN rule r ON r.id = a.rule_id JOIN thing t "
                 "ON t.id = a.thing_id WHERE r.kind = 'above' AND t.properties ->> 'source' = :m "
                 "ORDER BY a.id DESC LIMIT 1"), {"m": demo.MARK}).scalar()
-        assert "· Mực nước – " in msg["vi"] and "trên ngưỡng" in msg["vi"], msg
-        assert "· Water level – " in msg["en"] and "(water level)" not in msg["vi"], msg
+        assert "· Mực nước: " in msg["vi"] and "trên ngưỡng" in msg["vi"], msg
+        assert "· Water level: " in msg["en"] and "(water level)" not in msg["vi"], msg
+        thing = msg["vi"].split(" · ")[0]  # the station is named once, not again after
+        assert all(m.count(thing) == 1 for m in msg.values()), msg

@@ -48,7 +48,10 @@ COLUMNS = (
     "assigned_units, channel, token, linked_to, cap_published_at, cap_expires_at, sla_due, "
     "created_at, updated_at, version, ST_AsGeoJSON(geom, 7) AS geometry, "
     "(SELECT count(*) FROM incident_supporter s WHERE s.incident_id = incident.id)::int "
-    "AS supporters"
+    "AS supporters, "
+    # the ward's English name, for a page in English (the ward is stored as named in vi)
+    "(SELECT a.name_en FROM admin_area a WHERE a.name_vi = incident.ward "
+    "AND a.name_en IS NOT NULL ORDER BY a.valid_to DESC NULLS FIRST LIMIT 1) AS ward_en"
 )
 
 

@@ -99,8 +99,11 @@ def _rate(conn: Connection, r: dict[str, Any]) -> float | None:
 
 def _where(r: dict[str, Any], lang: str) -> str:
     """The thing and its datastream, the datastream named in ``lang`` where its properties
-    carry ``name_i18n``."""
-    return f"{r['thing_name']} · {choose(r['ds_name_i18n'], lang, r['ds_name'])}"
+    carry ``name_i18n``; a datastream named after its thing ("Mực nước – Trạm Cẩm Lệ", as
+    SensorThings names keep them apart) is not named twice."""
+    thing = r["thing_name"]
+    ds = choose(r["ds_name_i18n"], lang, r["ds_name"]).removesuffix(f" – {thing}")
+    return f"{thing} · {ds}"
 
 
 def _state(

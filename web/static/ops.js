@@ -35,6 +35,8 @@
     return p.title;
   }
   const when = (iso) => T.time(iso);  // Đà Nẵng time with its zone (i18n.js)
+  // the ward as named in the page's language (stored in vi; ward_en from admin_area)
+  const wardOf = (p) => (T.lang === "en" && p.ward_en) || p.ward;
   function sorted() {
     const all = Array.from(byId.values()).sort((a, b) =>
       String(b.properties.created_at || "").localeCompare(String(a.properties.created_at || "")) || b.id - a.id);
@@ -63,7 +65,7 @@
             title: T.t("ops.severity", { n: p.severity || "?" }), "aria-hidden": "true" }),
           el("span", { class: "name", text: titleOf(f) }),
           el("span", { class: "status-badge", "data-status": p.status, text: T.t("ops.status." + p.status) }),
-          el("span", { class: "when", text: [T.t("ops.severity", { n: p.severity || "?" }), p.ward, when(p.created_at)].filter(Boolean).join(" · ") }),
+          el("span", { class: "when", text: [T.t("ops.severity", { n: p.severity || "?" }), wardOf(p), when(p.created_at)].filter(Boolean).join(" · ") }),
         ]),
       ]);
     }));
@@ -130,7 +132,7 @@
     const rows = [
       ["ops.f.category", catName(p.category)], ["ops.f.severity", p.severity],
       ["ops.f.status", T.t("ops.status." + p.status)], ["ops.f.address", p.address],
-      ["ops.f.ward", p.ward], ["ops.f.created", when(p.created_at)], ["ops.f.sla", when(p.sla_due)],
+      ["ops.f.ward", wardOf(p)], ["ops.f.created", when(p.created_at)], ["ops.f.sla", when(p.sla_due)],
       ["ops.f.units", (p.assigned_units || []).join(", ")], ["ops.f.public", p.public ? T.t("yes") : T.t("no")],
       ["ops.f.reporter", [p.reporter_name, p.reporter_phone, p.reporter_email].filter(Boolean).join(" · ")],
       ["ops.f.description", p.description],
