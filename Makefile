@@ -67,7 +67,7 @@ typecheck: venv
 
 pytest: venv
 	@echo "==> pytest"
-	@$(BIN)/pytest -q -p no:cacheprovider
+	@$(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 bench: install db
 	@$(BIN)/python -m bench.run
