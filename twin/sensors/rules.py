@@ -102,7 +102,7 @@ def _where(r: dict[str, Any], lang: str) -> str:
     carry ``name_i18n``; a datastream named after its thing ("Mực nước – Trạm Cẩm Lệ", as
     SensorThings names keep them apart) is not named twice."""
     thing = r["thing_name"]
-    ds = choose(r["ds_name_i18n"], lang, r["ds_name"]).removesuffix(f" – {thing}")
+    ds = (choose(r["ds_name_i18n"], lang, r["ds_name"]) or "").removesuffix(f" – {thing}")
     return f"{thing} · {ds}"
 
 
