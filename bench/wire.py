@@ -132,8 +132,8 @@ def render(res: dict[str, Any], origin: str, buildings: int) -> str:
     for src, s in res["static"].items():
         name = src.rsplit("/", 1)[-1]
         lines.append(_row(f"`{name}` ({s['cache'] or 'no Cache-Control'})", s))
-    peer = {enc: res[k]["tipg"][enc]["as"] for k in ("items", "tiles") for enc in ("gzip",)}
-    if all(v == ["identity"] for v in peer.values()):
+    if all(res[k]["tipg"][enc]["as"] == ["identity"] for k in ("items", "tiles")
+           for enc in ("gzip", "br")):
         lines += ["", "tipg answered uncompressed when asked for gzip or br (it leaves "
                   "compression to a proxy in front).", ""]
     else:

@@ -340,9 +340,12 @@ def test_z14_tiles_read_the_stored_tile_geometry_and_match_the_computed(engine, 
     cell was rebuilt. The tile is the one the computation gives, on both sides of a tile
     edge that a block crosses, and a dirty cell still draws its raw footprints."""
     from layers.generalise import refresh
+    from layers.mvt import uses_z14_table
 
     layer = catalog.get("buildings")
     computed = layer.model_copy(update={"generalised_z14_table": None})
+    assert uses_z14_table(layer, 14) and not uses_z14_table(computed, 14)
+    assert "building_generalised_z14" in tile_query([layer], 14).sql  # type: ignore[union-attr]
     left = tile_at(*ROW, 14)
     edge = (left.x + 1) / 16384 * 360 - 180  # the tile's east edge, in degrees
     # a row of houses 1 m apart across the edge: a block on each side (a house belongs to
